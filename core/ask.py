@@ -1,0 +1,133 @@
+"""``quorum ask``: run one fan-out and render its event stream as text, JSON or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Literal, TextIO
+
+import anyio
+
+from core.config import ModelSpec
+from core.engine import FanOut
+from core.events import (
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    Retrying,
+    TextDelta,
+    event_to_dict,
+)
+from core.providers import ProviderSet, make_client
+from core.results import FanoutResult, ModelResult
+
+OutputMode = Literal["text", "json", "jsonl"]
+
+
+def run_ask(prompt: str, models: Sequence[ModelSpec], *, mode: OutputMode) -> int:
+    result = anyio.run(ask, prompt, models, mode, sys.stdout, sys.stderr)
+    return 0 if result.any_ok else 1
+
+
+async def ask(
+    prompt: str, models: Sequence[ModelSpec], mode: OutputMode, out: TextIO, err: TextIO
+) -> FanoutResult:
+    result = FanoutResult()
+    printer = TextPrinter(out, err, [m.name for m in models]) if mode == "text" else None
+    async with make_client(len(models)) as client:
+        providers = ProviderSet(client)
+        try:
+            fanout = FanOut(models, providers, prompt)
+            async with fanout.run() as events:
+                async for event in events:
+                    result.apply(event)
+                    if mode == "jsonl":
+                        out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
+                        out.flush()
+                    elif printer is not None:
+                        printer.show(event)
+        finally:
+            await providers.aclose()
+    if mode == "json":
+        out.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+    elif printer is not None:
+        printer.summary(result)
+    out.flush()
+    return result
+
+
+class TextPrinter:
+    """Interleaved streams, each line labelled with its model; a timing table at the end."""
+
+    def __init__(self, out: TextIO, err: TextIO, names: Sequence[str]) -> None:
+        self.out = out
+        self.err = err
+        self.width = max((len(n) for n in names), default=4)
+        self.pending: dict[str, str] = {}
+        self.color = out.isatty()
+        self._palette = {n: 31 + i % 6 for i, n in enumerate(names)}
+
+    def _label(self, name: str) -> str:
+        label = f"{name:<{self.width}} │ "
+        return f"\x1b[{self._palette.get(name, 37)}m{label}\x1b[0m" if self.color else label
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            buffered = self.pending.get(event.model, "") + event.text
+            *lines, rest = buffered.split("\n")
+            for line in lines:
+                self.out.write(self._label(event.model) + line + "\n")
+            self.pending[event.model] = rest
+            if lines:
+                self.out.flush()
+        elif isinstance(event, Finished | Failed | Cancelled):
+            rest = self.pending.pop(event.model, "")
+            if rest:
+                self.out.write(self._label(event.model) + rest + "\n")
+            if isinstance(event, Failed):
+                status = f"HTTP {event.status}: " if event.status else ""
+                self.out.write(
+                    self._label(event.model) + f"✗ {event.kind}: {status}{event.message}\n"
+                )
+            elif isinstance(event, Cancelled):
+                self.out.write(self._label(event.model) + "✗ cancelled\n")
+            self.out.flush()
+        elif isinstance(event, Retrying):
+            self.err.write(
+                f"{event.model}: retrying in {event.delay_s:.1f} s "
+                f"(attempt {event.attempt}): {event.reason}\n"
+            )
+
+    def summary(self, result: FanoutResult) -> None:
+        rows = [("model", "state", "ttft", "total", "tok out", "tok/s", "tries")]
+        rows += [_row(r) for r in result.responses.values()]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        self.out.write("\n")
+        for row in rows:
+            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+            cells += [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+            self.out.write("  ".join(cells).rstrip() + "\n")
+        wall = f"{result.wall_ms / 1000:.2f} s" if result.wall_ms is not None else "?"
+        self.out.write(f"wall time {wall}\n")
+
+
+def _row(r: ModelResult) -> tuple[str, str, str, str, str, str, str]:
+    s = r.stats
+    state = "ok" if r.ok else r.state
+    return (
+        r.model,
+        state,
+        _ms(s.ttft_ms),
+        _ms(s.total_ms),
+        "-" if s.tokens_out is None else str(s.tokens_out),
+        "-" if s.tokens_per_s is None else f"{s.tokens_per_s:.1f}",
+        str(s.attempts),
+    )
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"

@@ -1,0 +1,276 @@
+"""Loading and validating ``config.toml``.
+
+Every problem becomes one `ConfigError` with a message a person can act on (file, line, key);
+callers print it and exit 2. A model whose API key variable is unset is *not* a config error:
+that model alone fails when it runs (see `ModelSpec.resolve_api_key`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from core import paths
+
+PROVIDERS = ("openai", "anthropic", "gemini", "ollama", "local")
+
+DEFAULT_BASE_URLS: Mapping[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "ollama": "http://localhost:11434",
+    "local": "",
+}
+
+DEFAULT_KEY_ENV: Mapping[str, str | None] = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "ollama": None,
+    "local": None,
+}
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One configured model. Immutable; passed from the config to the engine and providers."""
+
+    name: str
+    provider: str
+    model: str
+    base_url: str = ""
+    api_key_env: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    temperature: float | None = None
+    max_tokens: int | None = None
+    system: str | None = None
+    description: str = ""
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    first_token_timeout_s: float = 60.0
+    idle_timeout_s: float = 30.0
+    max_retries: int = 2
+    enabled: bool = True
+    top_p: float | None = None
+    seed: int | None = None
+    threads: int | None = None  # local models: CPU threads for this member
+    n_ctx: int = 2048  # local models: context window
+    extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into the request JSON
+
+    def resolve_api_key(self) -> str | None:
+        """The key from ``api_key`` or the named environment variable, or None."""
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path
+    models: tuple[ModelSpec, ...]
+    theme: str | None = None
+    history: bool = True
+    history_turns: int = 10
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def enabled_models(self) -> tuple[ModelSpec, ...]:
+        return tuple(m for m in self.models if m.enabled)
+
+    def select(self, names: Sequence[str]) -> tuple[ModelSpec, ...]:
+        """The models named (enabled or not), in the order given; unknown names are an error."""
+        by_name = {m.name: m for m in self.models}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"unknown model {unknown[0]!r}{_suggest(unknown[0], by_name)}; "
+                f"configured: {', '.join(by_name) or '(none)'}"
+            )
+        return tuple(by_name[n] for n in names)
+
+
+_SPEC_FIELDS = {f.name: f for f in fields(ModelSpec)}
+_FLOAT_KEYS = {
+    "temperature",
+    "top_p",
+    "timeout_s",
+    "connect_timeout_s",
+    "first_token_timeout_s",
+    "idle_timeout_s",
+}
+_INT_KEYS = {"max_tokens", "max_retries", "seed", "threads", "n_ctx"}
+_STR_KEYS = {
+    "name",
+    "provider",
+    "model",
+    "base_url",
+    "api_key_env",
+    "api_key",
+    "system",
+    "description",
+}
+
+
+def _suggest(word: str, options: Any) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_type(where: str, key: str, value: Any) -> Any:
+    if key in _STR_KEYS:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string, got {_tname(value)}")
+    elif key in _FLOAT_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: {key} must be a number, got {_tname(value)}")
+        if value < 0 or (key.endswith("_s") and value == 0):
+            raise ConfigError(f"{where}: {key} must be positive, got {value}")
+        return float(value)
+    elif key in _INT_KEYS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {key} must be an integer, got {_tname(value)}")
+        if value < 0 or (key in {"max_tokens", "threads", "n_ctx"} and value == 0):
+            raise ConfigError(f"{where}: {key} must be positive, got {value}")
+    elif key == "enabled":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: enabled must be true or false, got {_tname(value)}")
+    elif key == "extra_body" and not isinstance(value, dict):
+        raise ConfigError(f"{where}: extra_body must be a table, got {_tname(value)}")
+    return value
+
+
+def _tname(value: Any) -> str:
+    return {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
+    where = f"{source}: [[models]] #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    if isinstance(raw.get("name"), str):
+        where = f"{source}: model {raw['name']!r}"
+    for key in ("name", "provider", "model"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing required key {key!r}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in _SPEC_FIELDS:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, _SPEC_FIELDS)}")
+        values[key] = _check_type(where, key, value)
+    provider = values["provider"]
+    if provider not in PROVIDERS:
+        raise ConfigError(
+            f"{where}: unknown provider {provider!r}{_suggest(provider, PROVIDERS)}; "
+            f"choose one of {', '.join(PROVIDERS)}"
+        )
+    if not values["name"].strip():
+        raise ConfigError(f"{where}: name must not be empty")
+    values.setdefault("base_url", DEFAULT_BASE_URLS[provider])
+    values["base_url"] = values["base_url"].rstrip("/")
+    if "api_key" not in values:
+        values.setdefault("api_key_env", DEFAULT_KEY_ENV[provider])
+    return ModelSpec(**values)
+
+
+def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
+    source = str(path)
+    models_raw = data.get("models", [])
+    if not isinstance(models_raw, list):
+        raise ConfigError(f"{source}: 'models' must be an array of tables ([[models]])")
+    models = tuple(parse_model(raw, i, source) for i, raw in enumerate(models_raw))
+    seen: set[str] = set()
+    for spec in models:
+        if spec.name in seen:
+            raise ConfigError(f"{source}: duplicate model name {spec.name!r}; names must be unique")
+        seen.add(spec.name)
+    ui = data.get("ui", {})
+    history = data.get("history", {})
+    if not isinstance(ui, dict) or not isinstance(history, dict):
+        raise ConfigError(f"{source}: [ui] and [history] must be tables")
+    theme = ui.get("theme")
+    if theme is not None and not isinstance(theme, str):
+        raise ConfigError(f"{source}: [ui] theme must be a string")
+    enabled = history.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{source}: [history] enabled must be true or false")
+    turns = history.get("max_turns", 10)
+    if isinstance(turns, bool) or not isinstance(turns, int) or turns < 0:
+        raise ConfigError(f"{source}: [history] max_turns must be a non-negative integer")
+    return Settings(
+        path=path, models=models, theme=theme, history=enabled, history_turns=turns, raw=data
+    )
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Resolve, read and validate the configuration. Raises `ConfigError`."""
+    path = paths.resolve_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends with "(at line L, column C)".
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_settings(data, path)
+
+
+def with_overrides(spec: ModelSpec, **changes: Any) -> ModelSpec:
+    return replace(spec, **changes)
+
+
+def save_user_setting(section: str, key: str, value: Any, settings: Settings) -> Path:
+    """Persist one app-changed setting (e.g. ``[ui] theme``) with tomli-w.
+
+    Writes to the file the settings came from when it is the user's own file, else creates the
+    user config from the loaded settings so that no model or other setting is lost.
+    """
+    target = settings.path
+    if target.resolve() == paths.bundled_config_path().resolve():
+        target = paths.user_config_path()
+    data: dict[str, Any] = _deep_copy(settings.raw)
+    if target.is_file():
+        try:
+            data = tomllib.loads(target.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot update {target}: {exc}") from None
+    table = data.setdefault(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"cannot update {target}: [{section}] is not a table")
+    table[key] = value
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

@@ -1,0 +1,328 @@
+"""The fan-out: every model in one anyio task group, one typed event stream out.
+
+    async with FanOut(specs, providers, "question").run() as events:
+        async for event in events:
+            ...
+
+`FanOut.cancel(name)` / `FanOut.cancel()` stop one model or all of them; their connections
+close at once because each model runs in its own cancel scope around the provider's
+``async with client.stream(...)``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from core.config import ModelSpec
+from core.errors import ProviderError
+from core.events import (
+    Cancelled,
+    Event,
+    Failed,
+    FailureKind,
+    FanoutFinished,
+    FanoutStarted,
+    Finished,
+    FirstToken,
+    Loading,
+    ModelStats,
+    ReasoningDelta,
+    Retrying,
+    Started,
+    TextDelta,
+    UsageReported,
+)
+from core.providers.base import Message, Provider
+from core.sanitize import StreamSanitizer
+
+Clock = Callable[[], float]
+
+
+class ProviderLookup(Protocol):
+    """Maps a provider name to a `Provider` (see `core.providers.ProviderSet`)."""
+
+    def get(self, name: str) -> Provider: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; a server's own delay wins when it is not absurd."""
+
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    max_server_delay_s: float = 60.0
+
+    def delay(self, retry_number: int, server_delay_s: float | None, rng: random.Random) -> float:
+        if server_delay_s is not None and 0 <= server_delay_s <= self.max_server_delay_s:
+            return float(server_delay_s)
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (retry_number - 1))
+        return float(ceiling * (0.5 + rng.random() / 2))
+
+
+class FanOut:
+    def __init__(
+        self,
+        models: Sequence[ModelSpec],
+        providers: ProviderLookup,
+        query: str,
+        *,
+        conversations: Mapping[str, Sequence[Message]] | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock = time.perf_counter,
+        rng: random.Random | None = None,
+    ) -> None:
+        names = [m.name for m in models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names must be unique")
+        self.models = tuple(models)
+        self.query = query
+        self._providers = providers
+        self._conversations = conversations or {}
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._scopes = {m.name: anyio.CancelScope() for m in models}
+
+    def messages_for(self, spec: ModelSpec) -> list[Message]:
+        """The model's own conversation so far, then the new question."""
+        return [*self._conversations.get(spec.name, ()), Message("user", self.query)]
+
+    def cancel(self, model: str | None = None) -> None:
+        """Cancel one model (by name) or, with no name, every model still running."""
+        targets = [self._scopes[model]] if model is not None else self._scopes.values()
+        for scope in targets:
+            scope.cancel()
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+        send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._run_all, send)
+            try:
+                async with receive:
+                    yield receive
+            finally:
+                self.cancel()  # the consumer left early: stop everything still running
+
+    async def _run_all(self, send: MemoryObjectSendStream[Event]) -> None:
+        async with send:
+            started = self._clock()
+            send.send_nowait(FanoutStarted(self.query, tuple(m.name for m in self.models)))
+            async with anyio.create_task_group() as group:
+                for spec in self.models:
+                    group.start_soon(self._run_model, spec, send.send_nowait)
+            send.send_nowait(FanoutFinished(round((self._clock() - started) * 1000, 3)))
+
+    async def _run_model(self, spec: ModelSpec, emit: Callable[[Event], None]) -> None:
+        run = ModelRun(spec, emit, self._clock)
+        scope = self._scopes[spec.name]
+        with scope:
+            try:
+                provider = self._providers.get(spec.provider)
+            except KeyError:
+                run.fail(ProviderError(FailureKind.CONFIG, f"unknown provider {spec.provider!r}"))
+                return
+            try:
+                await run.execute(provider, self.messages_for(spec), self._retry, self._rng)
+            except Exception as exc:  # a bug must cost one model, never the fan-out
+                if not run.ended:
+                    run.fail(ProviderError(FailureKind.INTERNAL,
+                                           f"internal error: {type(exc).__name__}: {exc}"))
+        if scope.cancelled_caught and not run.ended:
+            run.cancelled()
+
+
+class ModelRun:
+    """One model's answer in progress: the provider's `ChunkSink`, its timers and its stats."""
+
+    def __init__(self, spec: ModelSpec, emit: Callable[[Event], None], clock: Clock) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self._emit = emit
+        self._clock = clock
+        self._sanitize_text = StreamSanitizer()
+        self._sanitize_reasoning = StreamSanitizer()
+        self.started_at = clock()
+        self.total_deadline = anyio.current_time() + spec.timeout_s
+        self.first_at: float | None = None
+        self.attempts = 0
+        self.text_chunks = 0
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.finish_reason: str | None = None
+        self.ended = False
+        self._deadline_scope: anyio.CancelScope | None = None
+        self._idle_refreshed = 0.0
+
+    # --- ChunkSink -----------------------------------------------------------------------
+    def text(self, text: str) -> None:
+        clean = self._sanitize_text.feed(text)
+        if clean:
+            self._visible()
+            self.text_chunks += 1
+            self._emit(TextDelta(self.name, clean))
+
+    def reasoning(self, text: str) -> None:
+        clean = self._sanitize_reasoning.feed(text)
+        if clean:
+            self._visible()
+            self._emit(ReasoningDelta(self.name, clean))
+
+    def usage(self, tokens_in: int | None, tokens_out: int | None) -> None:
+        if tokens_in is not None:
+            self.tokens_in = tokens_in
+        if tokens_out is not None:
+            self.tokens_out = tokens_out
+        self._emit(UsageReported(self.name, self.tokens_in, self.tokens_out))
+
+    def finish(self, reason: str | None) -> None:
+        self.finish_reason = reason
+
+    def loading(self) -> None:
+        self._emit(Loading(self.name))
+
+    def loaded(self) -> None:
+        """An in-process model finished loading: its first-token clock starts now."""
+        if self._deadline_scope is not None and self.first_at is None:
+            self._deadline_scope.deadline = min(
+                self.total_deadline, anyio.current_time() + self.spec.first_token_timeout_s
+            )
+
+    def _visible(self) -> None:
+        now = anyio.current_time()
+        if self.first_at is None:
+            self.first_at = self._clock()
+            self._emit(FirstToken(self.name, _ms(self.first_at - self.started_at)))
+            self._refresh_idle(now)
+        elif now - self._idle_refreshed > self.spec.idle_timeout_s / 8:
+            self._refresh_idle(now)
+
+    def _refresh_idle(self, now: float) -> None:
+        self._idle_refreshed = now
+        if self._deadline_scope is not None:
+            self._deadline_scope.deadline = min(self.total_deadline, now + self.spec.idle_timeout_s)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def execute(
+        self,
+        provider: Provider,
+        messages: Sequence[Message],
+        retry: RetryPolicy,
+        rng: random.Random,
+    ) -> None:
+        spec = self.spec
+        retry_in = 0.0
+        while True:
+            self.attempts += 1
+            self._emit(Started(self.name, spec.provider, self.attempts))
+            now = anyio.current_time()
+            first_token_deadline = now + spec.first_token_timeout_s
+            with anyio.CancelScope(deadline=min(self.total_deadline, first_token_deadline)) as dl:
+                self._deadline_scope = dl
+                try:
+                    await provider.stream(spec, messages, self)
+                except ProviderError as error:
+                    delay = self._retry_delay(error, retry, rng)
+                    if delay is None:
+                        self.fail(error)
+                        return
+                    retry_in = delay
+                    self._emit(
+                        Retrying(
+                            self.name, self.attempts + 1, round(retry_in, 3), _retry_reason(error)
+                        )
+                    )
+                else:
+                    self.finished()
+                    return
+                finally:
+                    self._deadline_scope = None
+            if dl.cancelled_caught:
+                self.fail(self._timeout_error(dl.deadline))
+                return
+            await anyio.sleep(retry_in)
+
+    def _retry_delay(
+        self, error: ProviderError, retry: RetryPolicy, rng: random.Random
+    ) -> float | None:
+        if not error.retryable or self.first_at is not None:
+            return None
+        if self.attempts > self.spec.max_retries:
+            return None
+        delay = retry.delay(self.attempts, error.retry_after_s, rng)
+        if anyio.current_time() + delay >= self.total_deadline:
+            return None
+        return delay
+
+    def _timeout_error(self, deadline: float) -> ProviderError:
+        spec = self.spec
+        if deadline >= self.total_deadline:
+            message = f"no complete answer within the total timeout of {spec.timeout_s:g} s"
+        elif self.first_at is None:
+            message = f"no first token within {spec.first_token_timeout_s:g} s"
+        else:
+            message = f"the stream stalled for {spec.idle_timeout_s:g} s (idle timeout)"
+        return ProviderError(FailureKind.TIMEOUT, message)
+
+    def stats(self) -> ModelStats:
+        end = self._clock()
+        total_ms = _ms(end - self.started_at)
+        ttft_ms = _ms(self.first_at - self.started_at) if self.first_at is not None else None
+        tokens_out = (
+            self.tokens_out
+            if self.tokens_out is not None
+            else (self.text_chunks if self.first_at is not None else None)
+        )
+        rate = None
+        if tokens_out and ttft_ms is not None and total_ms - ttft_ms >= 1:
+            rate = round(tokens_out / ((total_ms - ttft_ms) / 1000), 1)
+        return ModelStats(
+            ttft_ms=ttft_ms,
+            total_ms=total_ms,
+            tokens_in=self.tokens_in,
+            tokens_out=tokens_out,
+            tokens_per_s=rate,
+            attempts=self.attempts,
+        )
+
+    def _flush(self) -> None:
+        tail = self._sanitize_text.flush()
+        if tail:
+            self._emit(TextDelta(self.name, tail))
+        tail = self._sanitize_reasoning.flush()
+        if tail:
+            self._emit(ReasoningDelta(self.name, tail))
+
+    def finished(self) -> None:
+        self._flush()
+        self.ended = True
+        self._emit(Finished(self.name, self.finish_reason, self.stats()))
+
+    def fail(self, error: ProviderError) -> None:
+        self._flush()
+        self.ended = True
+        self._emit(Failed(self.name, error.kind, error.message, error.status, self.stats()))
+
+    def cancelled(self) -> None:
+        self._flush()
+        self.ended = True
+        self._emit(Cancelled(self.name, self.stats()))
+
+
+def _retry_reason(error: ProviderError) -> str:
+    if error.status is not None:
+        return f"HTTP {error.status}: {error.message}"
+    return error.message
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

@@ -1,0 +1,176 @@
+"""The engine's one typed event stream.
+
+Every consumer — the CLI, the TUI, the history writer — reads these and nothing else. Events are
+frozen, carry the model's display name, and are ordered per model:
+
+    Loading? Started (Retrying Started)* [FirstToken (TextDelta|ReasoningDelta|UsageReported)*]
+    (Finished | Failed | Cancelled)
+
+bracketed by one `FanoutStarted` and one `FanoutFinished` for the whole query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FailureKind(StrEnum):
+    """Why a model failed. Stable strings: they appear in --json output and in history."""
+
+    CONFIG = "config"  # e.g. the API key variable is unset
+    CONNECT = "connect"  # host unreachable, DNS, refused
+    TIMEOUT = "timeout"  # connect, first-token, idle or total deadline
+    HTTP = "http"  # non-2xx status from the provider
+    PROVIDER = "provider"  # an error object inside a 200 stream
+    TRUNCATED = "truncated"  # the stream ended without its protocol's end marker
+    PROTOCOL = "protocol"  # a frame we could not understand
+    LOCAL = "local"  # an in-process model failed to load or generate
+    INTERNAL = "internal"  # a bug in Quorum; reported, never a traceback on screen
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    """Timings of one model's answer. Milliseconds are measured from that model's start."""
+
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    tokens_per_s: float | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutStarted:
+    query: str
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Loading:
+    """An in-process model is being loaded into memory (may take seconds)."""
+
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    model: str
+    provider: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirstToken:
+    model: str
+    ttft_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    model: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    model: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReported:
+    model: str
+    tokens_in: int | None
+    tokens_out: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    model: str
+    attempt: int  # the attempt that is about to start (2 = first retry)
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    model: str
+    finish_reason: str | None
+    stats: ModelStats
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    model: str
+    kind: FailureKind
+    message: str
+    status: int | None = None
+    stats: ModelStats = field(default_factory=ModelStats)
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    model: str
+    stats: ModelStats
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutFinished:
+    wall_ms: float
+
+
+ModelEvent = (
+    Loading
+    | Started
+    | FirstToken
+    | TextDelta
+    | ReasoningDelta
+    | UsageReported
+    | Retrying
+    | Finished
+    | Failed
+    | Cancelled
+)
+Event = FanoutStarted | ModelEvent | FanoutFinished
+TerminalEvent = Finished | Failed | Cancelled
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "fanout_started": FanoutStarted,
+    "loading": Loading,
+    "started": Started,
+    "first_token": FirstToken,
+    "text": TextDelta,
+    "reasoning": ReasoningDelta,
+    "usage": UsageReported,
+    "retrying": Retrying,
+    "finished": Finished,
+    "failed": Failed,
+    "cancelled": Cancelled,
+    "fanout_finished": FanoutFinished,
+}
+_TYPE_NAMES = {cls: name for name, cls in EVENT_TYPES.items()}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """A JSON-ready dict with a leading ``"type"`` tag (the ``--jsonl`` wire format)."""
+    body = dataclasses.asdict(event)
+    if isinstance(event, FanoutStarted):
+        body["models"] = list(event.models)
+    return {"type": _TYPE_NAMES[type(event)], **body}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Inverse of `event_to_dict` (used by tests and by replaying a recorded --jsonl run)."""
+    body = dict(data)
+    cls = EVENT_TYPES[body.pop("type")]
+    if "stats" in body:
+        body["stats"] = ModelStats(**body["stats"])
+    if "kind" in body:
+        body["kind"] = FailureKind(body["kind"])
+    if "models" in body:
+        body["models"] = tuple(body["models"])
+    return cls(**body)

@@ -1,0 +1,97 @@
+"""Anthropic Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.config import ModelSpec
+from core.errors import ANTHROPIC_ERROR_STATUS, ProviderError, error_message
+from core.events import FailureKind
+from core.providers.base import (
+    ChunkSink,
+    FrameDecoder,
+    HttpProvider,
+    HttpRequest,
+    Message,
+    parse_json,
+)
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # the API requires max_tokens
+
+
+class AnthropicProvider(HttpProvider):
+    name = "anthropic"
+
+    def build_request(
+        self, spec: ModelSpec, messages: Sequence[Message], api_key: str | None
+    ) -> HttpRequest:
+        body: dict[str, Any] = {
+            "model": spec.model,
+            "max_tokens": spec.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+        }
+        optional = {"system": spec.system, "temperature": spec.temperature, "top_p": spec.top_p}
+        body.update({k: v for k, v in optional.items() if v is not None})
+        body.update(spec.extra_body)
+        headers = {"anthropic-version": API_VERSION, "Accept": "text/event-stream"}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return HttpRequest(f"{spec.base_url}/v1/messages", headers, body, api_key)
+
+    def new_decoder(self) -> FrameDecoder:
+        return AnthropicDecoder()
+
+
+class AnthropicDecoder(FrameDecoder):
+    def __init__(self) -> None:
+        self.tokens_in: int | None = None
+
+    def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        frame = parse_json(data)
+        if not isinstance(frame, dict):
+            return False
+        kind = frame.get("type") or event
+        if kind == "content_block_delta":
+            delta = frame.get("delta") or {}
+            delta_type = delta.get("type")
+            if delta_type == "text_delta" and delta.get("text"):
+                sink.text(delta["text"])
+            elif delta_type == "thinking_delta" and delta.get("thinking"):
+                sink.reasoning(delta["thinking"])
+        elif kind == "content_block_start":
+            block = frame.get("content_block") or {}
+            if block.get("type") == "text" and block.get("text"):
+                sink.text(block["text"])
+            elif block.get("type") == "thinking" and block.get("thinking"):
+                sink.reasoning(block["thinking"])
+        elif kind == "message_start":
+            usage = (frame.get("message") or {}).get("usage") or {}
+            self.tokens_in = usage.get("input_tokens")
+            sink.usage(self.tokens_in, usage.get("output_tokens"))
+        elif kind == "message_delta":
+            stop = (frame.get("delta") or {}).get("stop_reason")
+            if stop:
+                sink.finish(stop)
+            usage = frame.get("usage") or {}
+            if usage:
+                sink.usage(usage.get("input_tokens") or self.tokens_in, usage.get("output_tokens"))
+        elif kind == "message_stop":
+            self.complete = True
+            return True
+        elif kind == "error":
+            error = frame.get("error") or {}
+            status = (
+                ANTHROPIC_ERROR_STATUS.get(error.get("type", ""))
+                if isinstance(error, dict)
+                else None
+            )
+            raise ProviderError(
+                FailureKind.PROVIDER, error_message(frame) or "error in stream", status=status
+            )
+        return False
+
+    def truncation_message(self) -> str:
+        return "the stream ended without message_stop"

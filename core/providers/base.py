@@ -1,0 +1,213 @@
+"""The shared streaming skeleton every provider runs on.
+
+A provider is anything with ``async stream(spec, messages, sink)``. HTTP providers subclass
+`HttpProvider` and only say how to build their request and how to decode one frame; the
+skeleton owns the connection, HTTP errors, framing (SSE or NDJSON), the end-of-stream check and
+turning transport failures into `ProviderError`s.
+
+Decoders push what they read into a `ChunkSink` (the engine's per-model runner) instead of
+returning objects: one call per token keeps the hot path cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+import httpx
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+from core.config import ModelSpec
+from core.errors import ProviderError, error_from_response, redact
+from core.events import FailureKind
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ChunkSink(Protocol):
+    """Receives a model's stream as it is decoded."""
+
+    def text(self, text: str) -> None: ...
+    def reasoning(self, text: str) -> None: ...
+    def usage(self, tokens_in: int | None, tokens_out: int | None) -> None: ...
+    def finish(self, reason: str | None) -> None: ...
+    def loading(self) -> None: ...
+    def loaded(self) -> None: ...
+
+
+class Provider(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    async def stream(
+        self, spec: ModelSpec, messages: Sequence[Message], sink: ChunkSink
+    ) -> None: ...
+
+
+class FrameDecoder(ABC):
+    """Decodes one provider's frames. ``complete`` turns true when the protocol's end marker
+    (or, for Gemini, which has none, a finish reason) has been seen."""
+
+    complete: bool = False
+
+    @abstractmethod
+    def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        """Decode one frame; return True when the stream is over and reading should stop."""
+
+    def truncation_message(self) -> str:
+        return "the stream ended before the response was complete"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    url: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any]
+    secret: str | None = field(default=None, repr=False)
+
+
+Framing = Literal["sse", "ndjson"]
+
+
+class HttpProvider(ABC):
+    name: ClassVar[str]
+    framing: ClassVar[Framing] = "sse"
+    needs_key: ClassVar[bool] = True
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    @abstractmethod
+    def build_request(
+        self, spec: ModelSpec, messages: Sequence[Message], api_key: str | None
+    ) -> HttpRequest: ...
+
+    @abstractmethod
+    def new_decoder(self) -> FrameDecoder: ...
+
+    async def stream(self, spec: ModelSpec, messages: Sequence[Message], sink: ChunkSink) -> None:
+        key = spec.resolve_api_key()
+        if self.needs_key and key is None:
+            variable = spec.api_key_env or "api_key"
+            raise ProviderError(
+                FailureKind.CONFIG,
+                f"no API key: set the environment variable {variable} "
+                f"(or api_key / api_key_env for model {spec.name!r} in the config)",
+            )
+        request = self.build_request(spec, messages, key)
+        try:
+            await self._exchange(spec, request, sink)
+        except ProviderError as exc:
+            raise exc.redacted(key) from None
+        except httpx.ConnectTimeout:
+            raise ProviderError(
+                FailureKind.TIMEOUT,
+                f"could not connect to {_host(request.url)} within {spec.connect_timeout_s:g} s",
+            ) from None
+        except httpx.ConnectError as exc:
+            raise ProviderError(
+                FailureKind.CONNECT,
+                f"cannot reach {_host(request.url)}: {redact(_reason(exc), key)}",
+            ) from None
+        except httpx.ReadTimeout:
+            raise ProviderError(
+                FailureKind.TIMEOUT,
+                f"no data from {_host(request.url)} for {spec.idle_timeout_s:g} s (idle timeout)",
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ProviderError(
+                FailureKind.TRUNCATED,
+                f"connection to {_host(request.url)} broke mid-stream: {redact(_reason(exc), key)}",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                FailureKind.CONNECT, f"{_host(request.url)}: {redact(_reason(exc), key)}"
+            ) from None
+
+    async def _exchange(self, spec: ModelSpec, request: HttpRequest, sink: ChunkSink) -> None:
+        timeout = httpx.Timeout(
+            connect=spec.connect_timeout_s,
+            read=spec.idle_timeout_s,
+            write=spec.connect_timeout_s,
+            pool=spec.connect_timeout_s,
+        )
+        async with self._client.stream(
+            "POST", request.url, headers=dict(request.headers), json=request.body, timeout=timeout
+        ) as response:
+            if response.status_code >= 400:
+                body = await _read_capped(response)
+                raise error_from_response(response.status_code, response.headers, body)
+            decoder = self.new_decoder()
+            frames = sse_frames(response) if self.framing == "sse" else ndjson_frames(response)
+            async for event, data in frames:
+                if decoder.feed(event, data, sink):
+                    break
+            if not decoder.complete:
+                raise ProviderError(FailureKind.TRUNCATED, decoder.truncation_message())
+
+
+async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """(event, data) pairs. Lines end only at CR, LF or CRLF (never U+2028); comments dropped."""
+    lines = SSELineDecoder()
+    decoder = SSEDecoder()
+    async for text in response.aiter_text():
+        for line in lines.decode(text):
+            sse = decoder.decode(line)
+            if sse is not None and (sse.data or sse.event):
+                yield sse.event, sse.data
+    for line in [*lines.flush(), ""]:
+        sse = decoder.decode(line)
+        if sse is not None and (sse.data or sse.event):
+            yield sse.event, sse.data
+
+
+async def ndjson_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
+    """One JSON document per LF-terminated line (JSON strings never hold a raw newline)."""
+    pending = ""
+    async for text in response.aiter_text():
+        pending += text
+        if "\n" not in pending:
+            continue
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            if line.strip():
+                yield "", line
+    if pending.strip():
+        yield "", pending
+
+
+def parse_json(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        snippet = data if len(data) <= 120 else data[:117] + "..."
+        raise ProviderError(
+            FailureKind.PROTOCOL, f"unreadable frame from the server ({exc.msg}): {snippet!r}"
+        ) from None
+
+
+async def _read_capped(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
+def _host(url: str) -> str:
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.host}{port}"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

@@ -1,0 +1,73 @@
+"""Ollama's native ``/api/chat`` (NDJSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.config import ModelSpec
+from core.errors import ProviderError, error_message
+from core.events import FailureKind
+from core.providers.base import (
+    ChunkSink,
+    FrameDecoder,
+    HttpProvider,
+    HttpRequest,
+    Message,
+    parse_json,
+)
+
+
+class OllamaProvider(HttpProvider):
+    name = "ollama"
+    framing = "ndjson"
+    needs_key = False
+
+    def build_request(
+        self, spec: ModelSpec, messages: Sequence[Message], api_key: str | None
+    ) -> HttpRequest:
+        wire: list[dict[str, str]] = []
+        if spec.system:
+            wire.append({"role": "system", "content": spec.system})
+        wire.extend({"role": m.role, "content": m.content} for m in messages)
+        options = {
+            "temperature": spec.temperature,
+            "num_predict": spec.max_tokens,
+            "top_p": spec.top_p,
+            "seed": spec.seed,
+        }
+        body: dict[str, Any] = {"model": spec.model, "messages": wire, "stream": True}
+        options = {k: v for k, v in options.items() if v is not None}
+        if options:
+            body["options"] = options
+        body.update(spec.extra_body)
+        headers = {"Accept": "application/x-ndjson"}
+        if api_key:  # Ollama's cloud and authenticating proxies
+            headers["Authorization"] = f"Bearer {api_key}"
+        return HttpRequest(f"{spec.base_url}/api/chat", headers, body, api_key)
+
+    def new_decoder(self) -> FrameDecoder:
+        return OllamaDecoder()
+
+
+class OllamaDecoder(FrameDecoder):
+    def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        line = parse_json(data)
+        if not isinstance(line, dict):
+            return False
+        if "error" in line:
+            raise ProviderError(FailureKind.PROVIDER, error_message(line) or "error in stream")
+        message = line.get("message") or {}
+        if message.get("thinking"):
+            sink.reasoning(message["thinking"])
+        if message.get("content"):
+            sink.text(message["content"])
+        if line.get("done"):
+            sink.usage(line.get("prompt_eval_count"), line.get("eval_count"))
+            sink.finish(line.get("done_reason") or "stop")
+            self.complete = True
+            return True
+        return False
+
+    def truncation_message(self) -> str:
+        return 'the stream ended without its "done": true line'

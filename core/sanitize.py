@@ -1,0 +1,75 @@
+"""Model output is untrusted: remove everything a terminal would act on.
+
+Strips ANSI/VT escape sequences (CSI cursor moves and colours, OSC title changes and OSC 52
+clipboard writes, DCS/APC/PM/SOS strings, 8-bit C1 forms) and every C0/C1 control character
+except newline and tab. Carriage returns are dropped so text cannot overwrite itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+_SEQUENCE = re.compile(
+    r"""
+    (?:\x1b\]|\x9d) .*? (?:\x07|\x1b\\|\x9c|$)          # OSC ... BEL/ST (title, OSC 52)
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f]) .*? (?:\x1b\\|\x9c|$)  # DCS, SOS, PM, APC ... ST
+  | (?:\x1b\[|\x9b) [0-?]* [ -/]* [@-~]?               # CSI ... final byte
+  | \x1b [ -/]* [0-~]?                                   # other ESC sequences (charset, etc.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NEEDS_WORK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """Return ``text`` with terminal control sequences and control characters removed."""
+    if not _NEEDS_WORK.search(text):  # the common case: nothing to do
+        return text
+    return _CONTROL.sub("", _SEQUENCE.sub("", text))
+
+
+class StreamSanitizer:
+    """`strip_control` for a stream of deltas: an escape sequence may be split across deltas,
+    so an unfinished one at the end of a delta is held back until the next."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, delta: str) -> str:
+        text = self._held + delta if self._held else delta
+        self._held = ""
+        if not _NEEDS_WORK.search(text):
+            return text
+        cut = _unfinished_tail(text)
+        if cut is not None:
+            text, self._held = text[:cut], text[cut:]
+        return strip_control(text)
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return strip_control(held)
+
+
+def _unfinished_tail(text: str) -> int | None:
+    start = max(text.rfind("\x1b"), text.rfind("\x9b"), text.rfind("\x9d"), text.rfind("\x90"))
+    if start < 0 or len(text) - start > 4096:
+        return None
+    tail = text[start:]
+    match = _SEQUENCE.match(tail)
+    if match is None:
+        return start
+    consumed = match.group(0)
+    if consumed == tail and not _is_terminated(consumed):
+        return start
+    return None
+
+
+def _is_terminated(seq: str) -> bool:
+    if seq.startswith(("\x1b]", "\x9d", "\x1bP", "\x1bX", "\x1b^", "\x1b_", "\x90")):
+        return seq.endswith(("\x07", "\x1b\\", "\x9c"))
+    if seq.startswith(("\x1b[", "\x9b")):
+        return len(seq) > (2 if seq.startswith("\x1b[") else 1) and "@" <= seq[-1] <= "~"
+    return len(seq) >= 2
