@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 from typing import Literal, TextIO
 
 import anyio
@@ -20,29 +21,50 @@ from core.events import (
     TextDelta,
     event_to_dict,
 )
+from core.history import HistoryWriter
 from core.providers import ProviderSet, make_client
+from core.providers.base import Message
 from core.results import FanoutResult, ModelResult
 
 OutputMode = Literal["text", "json", "jsonl"]
 
 
-def run_ask(prompt: str, models: Sequence[ModelSpec], *, mode: OutputMode) -> int:
-    result = anyio.run(ask, prompt, models, mode, sys.stdout, sys.stderr)
+def run_ask(
+    prompt: str,
+    models: Sequence[ModelSpec],
+    *,
+    mode: OutputMode,
+    history: HistoryWriter | None = None,
+    conversations: Mapping[str, Sequence[Message]] | None = None,
+) -> int:
+    run = partial(ask, history=history, conversations=conversations)
+    result = anyio.run(run, prompt, models, mode, sys.stdout, sys.stderr)
     return 0 if result.any_ok else 1
 
 
 async def ask(
-    prompt: str, models: Sequence[ModelSpec], mode: OutputMode, out: TextIO, err: TextIO
+    prompt: str,
+    models: Sequence[ModelSpec],
+    mode: OutputMode,
+    out: TextIO,
+    err: TextIO,
+    *,
+    history: HistoryWriter | None = None,
+    conversations: Mapping[str, Sequence[Message]] | None = None,
 ) -> FanoutResult:
+    """Run the fan-out; ``history`` (already begun, closed by its owner) records every event;
+    ``conversations`` gives each model its own earlier turns."""
     result = FanoutResult()
     printer = TextPrinter(out, err, [m.name for m in models]) if mode == "text" else None
     async with make_client(len(models)) as client:
         providers = ProviderSet(client)
         try:
-            fanout = FanOut(models, providers, prompt)
+            fanout = FanOut(models, providers, prompt, conversations=conversations)
             async with fanout.run() as events:
                 async for event in events:
                     result.apply(event)
+                    if history is not None:
+                        history.apply(event)
                     if mode == "jsonl":
                         out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
                         out.flush()
@@ -103,14 +125,22 @@ class TextPrinter:
     def summary(self, result: FanoutResult) -> None:
         rows = [("model", "state", "ttft", "total", "tok out", "tok/s", "tries")]
         rows += [_row(r) for r in result.responses.values()]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        self.out.write("\n")
-        for row in rows:
-            cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-            cells += [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
-            self.out.write("  ".join(cells).rstrip() + "\n")
+        self.out.write("\n" + format_table(rows, right_aligned=range(2, 7)))
         wall = f"{result.wall_ms / 1000:.2f} s" if result.wall_ms is not None else "?"
         self.out.write(f"wall time {wall}\n")
+
+
+def format_table(rows: Sequence[Sequence[str]], *, right_aligned: Collection[int] = ()) -> str:
+    """Columns padded to their widest cell; the ``right_aligned`` columns (numbers) to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if i in right_aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)
 
 
 def _row(r: ModelResult) -> tuple[str, str, str, str, str, str, str]:

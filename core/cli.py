@@ -4,10 +4,14 @@ answered, 1 every model failed, 2 usage or configuration error."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from core.config import ConfigError, ModelSpec, Settings, load_settings, with_overrides
+from core.history_cli import add_ask_options, recording
+from core.history_cli import add_commands as add_history_commands
+from core.history_cli import run as run_history_command
 
 EXIT_OK, EXIT_ALL_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="total time limit per model, in seconds",
     )
+    add_ask_options(ask)
 
     models = sub.add_parser("models", help="list the configured models")
     models.add_argument("--config", metavar="PATH", dest="sub_config", help=argparse.SUPPRESS)
@@ -53,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="probe every endpoint concurrently: reachability and latency",
     )
     models.add_argument("--json", action="store_true", help="machine-readable output")
+    add_history_commands(sub)
     return parser
 
 
@@ -73,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config_path)
         if args.command == "ask":
             return _ask(args, settings)
+        history_status = run_history_command(args, settings)
+        if history_status is not None:
+            return history_status
         if args.command == "models":
             from core.probe import run_models_command
 
@@ -84,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("quorum: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`quorum ask ... | head`): stop quietly, and keep Python's
+        # final flush of stdout from complaining too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ALL_FAILED
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,11 +110,15 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.timeout is not None:
         models = tuple(with_overrides(m, timeout_s=args.timeout) for m in models)
     mode: OutputMode = "json" if args.json else "jsonl" if args.jsonl else "text"
-    return run_ask(prompt, models, mode=mode)
+    with recording(settings, args, prompt, models) as rec:
+        return run_ask(
+            prompt, models, mode=mode, history=rec.writer, conversations=rec.conversations
+        )
 
 
 def _choose_models(settings: Settings, names: Sequence[str]) -> tuple[ModelSpec, ...]:
-    models = settings.select(names) if names else settings.enabled_models
+    # `--model a --model a` asks `a` once
+    models = settings.select(list(dict.fromkeys(names))) if names else settings.enabled_models
     if not models:
         raise ConfigError(
             f"no enabled models in {settings.path}; add a [[models]] table or pass --model"

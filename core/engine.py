@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +68,33 @@ class RetryPolicy:
         return float(ceiling * (0.5 + rng.random() / 2))
 
 
+class EventStream:
+    """The fan-out's events, for ``async for``.
+
+    anyio's ``receive()`` passes through the event loop once per item, so a consumer got one
+    event per loop iteration while every model added one per iteration: with 128 models it fell
+    seconds behind them. Here whatever is already buffered is handed over at once; only an empty
+    buffer waits.
+    """
+
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: MemoryObjectReceiveStream[Event]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            try:
+                return self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+
 class FanOut:
     def __init__(
         self,
@@ -103,24 +130,35 @@ class FanOut:
             scope.cancel()
 
     @asynccontextmanager
-    async def run(self) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+    async def run(self) -> AsyncIterator[EventStream]:
         send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
-        async with anyio.create_task_group() as group:
-            group.start_soon(self._run_all, send)
-            try:
-                async with receive:
-                    yield receive
-            finally:
-                self.cancel()  # the consumer left early: stop everything still running
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._run_all, send)
+                try:
+                    async with receive:
+                        yield EventStream(receive)
+                finally:
+                    self.cancel()  # the consumer left early: stop everything still running
+        except BaseExceptionGroup as error:
+            # The consumer's own failure (e.g. BrokenPipeError) reaches it as itself, not wrapped.
+            if len(error.exceptions) == 1:
+                raise error.exceptions[0] from None
+            raise
 
     async def _run_all(self, send: MemoryObjectSendStream[Event]) -> None:
+        def emit(event: Event) -> None:
+            # Once the consumer has left, `run` is cancelling every model: drop their last words.
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                send.send_nowait(event)
+
         async with send:
             started = self._clock()
-            send.send_nowait(FanoutStarted(self.query, tuple(m.name for m in self.models)))
+            emit(FanoutStarted(self.query, tuple(m.name for m in self.models)))
             async with anyio.create_task_group() as group:
                 for spec in self.models:
-                    group.start_soon(self._run_model, spec, send.send_nowait)
-            send.send_nowait(FanoutFinished(round((self._clock() - started) * 1000, 3)))
+                    group.start_soon(self._run_model, spec, emit)
+            emit(FanoutFinished(round((self._clock() - started) * 1000, 3)))
 
     async def _run_model(self, spec: ModelSpec, emit: Callable[[Event], None]) -> None:
         run = ModelRun(spec, emit, self._clock)
@@ -135,8 +173,11 @@ class FanOut:
                 await run.execute(provider, self.messages_for(spec), self._retry, self._rng)
             except Exception as exc:  # a bug must cost one model, never the fan-out
                 if not run.ended:
-                    run.fail(ProviderError(FailureKind.INTERNAL,
-                                           f"internal error: {type(exc).__name__}: {exc}"))
+                    run.fail(
+                        ProviderError(
+                            FailureKind.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+                        )
+                    )
         if scope.cancelled_caught and not run.ended:
             run.cancelled()
 

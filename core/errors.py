@@ -60,8 +60,13 @@ class ProviderError(Exception):
     def redacted(self, secret: str | None) -> ProviderError:
         if not secret or len(secret) < 8 or secret not in self.message:
             return self
-        return ProviderError(self.kind, redact(self.message, secret), self.status,
-                             self.retry_after_s, self.should_retry)
+        return ProviderError(
+            self.kind,
+            redact(self.message, secret),
+            self.status,
+            self.retry_after_s,
+            self.should_retry,
+        )
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -78,11 +83,12 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     if not message:
         message = _REASONS.get(status, "error")
     should_retry = headers.get("x-should-retry")
+    header_delay = retry_after_from_headers(headers)  # 0 is a real answer: retry at once
     return ProviderError(
         FailureKind.HTTP,
         message,
         status=status,
-        retry_after_s=retry_after_from_headers(headers) or body_delay,
+        retry_after_s=header_delay if header_delay is not None else body_delay,
         should_retry={"true": True, "false": False}.get((should_retry or "").lower()),
     )
 

@@ -3,8 +3,10 @@
 Every consumer — the CLI, the TUI, the history writer — reads these and nothing else. Events are
 frozen, carry the model's display name, and are ordered per model:
 
-    Loading? Started (Retrying Started)* [FirstToken (TextDelta|ReasoningDelta|UsageReported)*]
-    (Finished | Failed | Cancelled)
+    Started Loading? (Retrying Started)* ... (Finished | Failed | Cancelled)
+
+where "..." holds UsageReported at any point (Anthropic reports input tokens before any text),
+and FirstToken before the first TextDelta or ReasoningDelta.
 
 bracketed by one `FanoutStarted` and one `FanoutFinished` for the whole query.
 """

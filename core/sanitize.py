@@ -72,4 +72,5 @@ def _is_terminated(seq: str) -> bool:
         return seq.endswith(("\x07", "\x1b\\", "\x9c"))
     if seq.startswith(("\x1b[", "\x9b")):
         return len(seq) > (2 if seq.startswith("\x1b[") else 1) and "@" <= seq[-1] <= "~"
-    return len(seq) >= 2
+    # ESC, intermediates (e.g. "(" of a charset designation), then one final byte
+    return len(seq) >= 2 and "0" <= seq[-1] <= "~"

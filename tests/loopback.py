@@ -52,6 +52,7 @@ class Reply:
     parts: Sequence[tuple[float, bytes]] = ()  # (seconds to wait first, bytes to send)
     drop: bool = False  # close the socket mid-body instead of ending the chunked stream
     content_type: str = "text/event-stream; charset=utf-8"
+    hang_up: bool = False  # close the connection without answering (like a stale keep-alive)
 
 
 Handler = Callable[[Request], Reply]
@@ -72,6 +73,7 @@ class LoopbackServer:
         self._ready = threading.Event()
         self._server: asyncio.base_events.Server | None = None
         self._lock = threading.Lock()
+        self._streams_changed = threading.Condition()
 
     # --- scripting ------------------------------------------------------------------------
     def script(self, model: str, replies: Reply | Iterable[Reply]) -> None:
@@ -98,6 +100,16 @@ class LoopbackServer:
         if self.fallback is not None:
             return self.fallback(request)
         return error_reply(404, {"error": {"message": f"no script for model {model!r}"}})
+
+    def wait_for(self, predicate: Callable[[LoopbackServer], bool], timeout: float = 10.0) -> bool:
+        """Block until ``predicate(self)`` holds; it is re-checked whenever a stream opens or
+        closes. Returns False on timeout. (From async code: ``anyio.to_thread.run_sync``.)"""
+        with self._streams_changed:
+            return self._streams_changed.wait_for(lambda: predicate(self), timeout)
+
+    def _streams_updated(self) -> None:
+        with self._streams_changed:
+            self._streams_changed.notify_all()
 
     def requests_for(self, model: str) -> list[Request]:
         with self._lock:
@@ -176,12 +188,16 @@ class LoopbackServer:
             writer.close()
 
     async def _send(self, reply: Reply, writer: asyncio.StreamWriter) -> bool:
+        if reply.hang_up:
+            writer.close()
+            return False
         head = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}".encode()]
         headers = {"content-type": reply.content_type, **reply.headers}
         headers["transfer-encoding"] = "chunked"
         head += [f"{k}: {v}".encode() for k, v in headers.items()]
         writer.write(CRLF.join(head) + CRLF + CRLF)
         self.open_streams += 1
+        self._streams_updated()
         try:
             for delay, data in reply.parts:
                 if delay > 0:
@@ -201,6 +217,7 @@ class LoopbackServer:
             return False
         finally:
             self.open_streams -= 1
+            self._streams_updated()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request | None:
@@ -244,7 +261,8 @@ def openai_stream(tokens: Sequence[str], *, first_delay: float = 0.0, interval: 
     frames += [sse({**base, "choices": [{"index": 0, "delta": {"content": t},
                                           "finish_reason": None}]}) for t in tokens]
     if finish:
-        frames.append(sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        frames.append(sse({**base, "choices": [{"index": 0, "delta": {},
+                                                 "finish_reason": finish}]}))
     if usage is not None:
         tokens_in, tokens_out = usage
         frames.append(sse({**base, "choices": [], "usage": {

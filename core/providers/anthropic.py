@@ -50,6 +50,8 @@ class AnthropicDecoder(FrameDecoder):
         self.tokens_in: int | None = None
 
     def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        if not data:  # an id/retry-only event: nothing to decode (WHATWG: not dispatched)
+            return False
         frame = parse_json(data)
         if not isinstance(frame, dict):
             return False

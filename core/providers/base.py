@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 from core.config import ModelSpec
 from core.errors import ProviderError, error_from_response, redact
@@ -94,7 +94,8 @@ class HttpProvider(ABC):
 
     async def stream(self, spec: ModelSpec, messages: Sequence[Message], sink: ChunkSink) -> None:
         key = spec.resolve_api_key()
-        if self.needs_key and key is None:
+        # api_key_env = "" declares a keyless server (vLLM, llama.cpp, LM Studio).
+        if self.needs_key and key is None and spec.api_key_env != "":
             variable = spec.api_key_env or "api_key"
             raise ProviderError(
                 FailureKind.CONFIG,
@@ -119,7 +120,7 @@ class HttpProvider(ABC):
         except httpx.ReadTimeout:
             raise ProviderError(
                 FailureKind.TIMEOUT,
-                f"no data from {_host(request.url)} for {spec.idle_timeout_s:g} s (idle timeout)",
+                f"no data from {_host(request.url)} for {_read_backstop_s(spec):g} s",
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise ProviderError(
@@ -132,15 +133,31 @@ class HttpProvider(ABC):
             ) from None
 
     async def _exchange(self, spec: ModelSpec, request: HttpRequest, sink: ChunkSink) -> None:
+        # The engine enforces the first-token and idle deadlines itself (with the right
+        # message); the socket's read timeout is only a backstop that must never fire first.
         timeout = httpx.Timeout(
             connect=spec.connect_timeout_s,
-            read=spec.idle_timeout_s,
+            read=_read_backstop_s(spec),
             write=spec.connect_timeout_s,
             pool=spec.connect_timeout_s,
         )
-        async with self._client.stream(
-            "POST", request.url, headers=dict(request.headers), json=request.body, timeout=timeout
-        ) as response:
+        async with AsyncExitStack() as stack:
+            try:
+                response = await stack.enter_async_context(
+                    self._client.stream(
+                        "POST",
+                        request.url,
+                        headers=dict(request.headers),
+                        json=request.body,
+                        timeout=timeout,
+                    )
+                )
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # No answer at all (often a stale keep-alive connection): safe to retry.
+                raise ProviderError(
+                    FailureKind.CONNECT,
+                    f"{_host(request.url)} closed the connection before answering: {_reason(exc)}",
+                ) from None
             if response.status_code >= 400:
                 body = await _read_capped(response)
                 raise error_from_response(response.status_code, response.headers, body)
@@ -155,17 +172,80 @@ class HttpProvider(ABC):
 
 async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     """(event, data) pairs. Lines end only at CR, LF or CRLF (never U+2028); comments dropped."""
-    lines = SSELineDecoder()
-    decoder = SSEDecoder()
+    parser = SSEParser()
     async for text in response.aiter_text():
-        for line in lines.decode(text):
-            sse = decoder.decode(line)
-            if sse is not None and (sse.data or sse.event):
-                yield sse.event, sse.data
-    for line in [*lines.flush(), ""]:
-        sse = decoder.decode(line)
-        if sse is not None and (sse.data or sse.event):
-            yield sse.event, sse.data
+        for frame in parser.feed(text):
+            yield frame
+    for frame in parser.close():
+        yield frame
+
+
+class SSEParser:
+    """The WHATWG event-stream rules (as httpx-sse applies them), fed text as it arrives.
+
+    One pass over each piece of text, with a fast path for ``data:`` lines: this runs once per
+    streamed token. A dispatched event with no ``event:`` field is named ``"message"``.
+    """
+
+    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry")
+
+    def __init__(self) -> None:
+        self._pending = ""  # the unfinished last line; may end with a CR whose LF is still due
+        self._event = ""
+        self._data: list[str] = []
+        self._last_id = ""  # per the spec it outlives its event, and makes blank lines dispatch
+        self._retry: int | None = None
+
+    def feed(self, text: str) -> list[tuple[str, str]]:
+        if self._pending:
+            text = self._pending + text
+        held = "\r" if text.endswith("\r") else ""
+        if held:
+            text = text[:-1]
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._pending = lines.pop() + held
+        frames = []
+        for line in lines:
+            frame = self._line(line)
+            if frame is not None:
+                frames.append(frame)
+        return frames
+
+    def close(self) -> list[tuple[str, str]]:
+        """The frames still due at the end of the stream (an unterminated last event counts)."""
+        last = self._pending.removesuffix("\r")
+        lines = [last, ""] if self._pending else [""]
+        self._pending = ""
+        return [frame for frame in map(self._line, lines) if frame is not None]
+
+    def _line(self, line: str) -> tuple[str, str] | None:
+        if line.startswith("data:"):
+            self._data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+            return None
+        if not line:
+            if not (self._data or self._event or self._last_id or self._retry is not None):
+                return None
+            frame = (self._event or "message", "\n".join(self._data))
+            self._event, self._data, self._retry = "", [], None
+            return frame
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._last_id = value
+        elif name == "retry":
+            with suppress(ValueError):
+                self._retry = int(value)
+        return None
 
 
 async def ndjson_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
@@ -200,6 +280,10 @@ async def _read_capped(response: httpx.Response, limit: int = 64 * 1024) -> byte
         if len(body) >= limit:
             break
     return bytes(body[:limit])
+
+
+def _read_backstop_s(spec: ModelSpec) -> float:
+    return max(spec.idle_timeout_s, spec.first_token_timeout_s) + 1.0
 
 
 def _host(url: str) -> str:

@@ -61,6 +61,8 @@ class GeminiDecoder(FrameDecoder):
     connection closing ends the stream. ``usageMetadata`` is a running total on every chunk."""
 
     def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        if not data:  # an id/retry-only event: nothing to decode (WHATWG: not dispatched)
+            return False
         chunk = parse_json(data)
         if isinstance(chunk, list):  # tolerate the JSON-array form's elements
             chunk = chunk[0] if chunk else {}

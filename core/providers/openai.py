@@ -59,6 +59,8 @@ class OpenAIDecoder(FrameDecoder):
         self.finish_reason: str | None = None
 
     def feed(self, event: str, data: str, sink: ChunkSink) -> bool:
+        if not data:  # an id/retry-only event: nothing to decode (WHATWG: not dispatched)
+            return False
         if data.startswith("[DONE]"):
             self.complete = self.finish_reason is not None
             return True
@@ -84,6 +86,9 @@ class OpenAIDecoder(FrameDecoder):
         elif isinstance(content, list):  # Mistral: [{"type": "thinking"|"text", ...}]
             for part in content:
                 _content_part(part, sink)
+        refusal = delta.get("refusal")  # the model's own words when it declines: show them
+        if isinstance(refusal, str) and refusal:
+            sink.text(refusal)
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             sink.reasoning(reasoning)

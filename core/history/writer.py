@@ -1,0 +1,220 @@
+"""`HistoryWriter`: records one turn by consuming the engine's event stream.
+
+    writer = HistoryWriter(store, session_id, query, models)   # the turn is written now
+    async with fanout.run() as events:
+        async for event in events:
+            writer.apply(event)                                 # cheap: buffers in memory
+    writer.close()                                              # always (use try/finally)
+
+Streamed text is appended to the database in batches: when `apply` sees that the last flush is
+older than ``flush_interval`` (0.5 s), on every terminal event, and from a small timer thread so
+that text which arrived just before a stall is not held back either. A SIGKILL therefore loses
+at most about ``flush_interval`` of text. `close` marks every response that has not ended as
+``interrupted`` (its partial text is kept) and the turn as ``interrupted`` unless the fan-out
+finished. A database error never reaches the fan-out: recording stops and `error` says why.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from core.config import ModelSpec
+from core.events import (
+    Cancelled,
+    Event,
+    Failed,
+    FanoutFinished,
+    Finished,
+    FirstToken,
+    Loading,
+    ModelStats,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+    UsageReported,
+)
+from core.history.records import TERMINAL_STATES
+from core.history.store import HistoryStore, ResponseProgress, TurnHandle
+
+DEFAULT_FLUSH_INTERVAL_S = 0.5
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One response's state in memory, and the text not yet flushed."""
+
+    response_id: int
+    provider: str
+    state: str = "queued"
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    finish_reason: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    status: int | None = None
+    ttft_ms: float | None = None
+    stats: ModelStats = field(default_factory=ModelStats)
+    attempts: int = 0
+    dirty: bool = False
+
+    def take(self) -> ResponseProgress:
+        text, reasoning = "".join(self.text), "".join(self.reasoning)
+        self.text.clear()
+        self.reasoning.clear()
+        self.dirty = False
+        s = self.stats
+        return ResponseProgress(
+            response_id=self.response_id,
+            text_tail=text,
+            reasoning_tail=reasoning,
+            provider=self.provider,
+            state=self.state,
+            finish_reason=self.finish_reason,
+            error=self.error,
+            error_kind=self.error_kind,
+            status=self.status,
+            ttft_ms=s.ttft_ms if s.ttft_ms is not None else self.ttft_ms,
+            total_ms=s.total_ms,
+            tokens_in=s.tokens_in,
+            tokens_out=s.tokens_out,
+            tokens_per_s=s.tokens_per_s,
+            attempts=max(self.attempts, s.attempts),
+        )
+
+
+class HistoryWriter:
+    def __init__(
+        self,
+        store: HistoryStore,
+        session_id: str,
+        query: str,
+        models: Sequence[ModelSpec],
+        *,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        timer: bool = True,
+    ) -> None:
+        """Write the turn (and a queued response per model) at once. Raises HistoryError."""
+        self._store = store
+        self.turn: TurnHandle = store.begin_turn(session_id, query, models)
+        self._pending = {
+            spec.name: _Pending(self.turn.response_ids[spec.name], spec.provider) for spec in models
+        }
+        self._interval = flush_interval
+        self._clock = clock
+        self._last_flush = clock()
+        self._lock = threading.Lock()
+        self._wall_ms: float | None = None
+        self._finished = False
+        self._closed = False
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if timer:
+            self._thread = threading.Thread(
+                target=self._tick, name="quorum-history-flush", daemon=True
+            )
+            self._thread.start()
+
+    @property
+    def session_id(self) -> str:
+        return self.turn.session_id
+
+    def apply(self, event: Event) -> None:
+        """Fold one engine event in; flushes when due. Never raises for a database problem."""
+        with self._lock:
+            if self._closed:
+                return
+            if isinstance(event, FanoutFinished):
+                self._finished, self._wall_ms = True, event.wall_ms
+                return
+            pending = getattr(event, "model", None)
+            entry = self._pending.get(pending) if isinstance(pending, str) else None
+            if entry is None:
+                return
+            entry.dirty = True
+            terminal = _fold(entry, event)
+            if terminal or self._clock() - self._last_flush >= self._interval:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write everything buffered now."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        """Flush, mark unfinished responses interrupted, end the turn. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            if self._closed:
+                return
+            for entry in self._pending.values():
+                if entry.state not in TERMINAL_STATES:
+                    entry.state, entry.dirty = "interrupted", True
+            self._flush_locked()
+            self._closed = True
+            if self.error is None:
+                state = "done" if self._finished else "interrupted"
+                try:
+                    self._store.end_turn(self.turn.turn_id, state, self._wall_ms)
+                except sqlite3.Error as exc:
+                    self.error = f"could not record the end of the turn: {exc}"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                if self._clock() - self._last_flush >= self._interval:
+                    self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._last_flush = self._clock()
+        if self.error is not None:
+            return
+        batch = [entry.take() for entry in self._pending.values() if entry.dirty]
+        if not batch:
+            return
+        try:
+            self._store.write_progress(batch)
+        except sqlite3.Error as exc:
+            self.error = f"history recording stopped: {exc}"
+
+
+def _fold(entry: _Pending, event: Event) -> bool:
+    """Apply a model event to its entry; True when the event ends the response."""
+    if isinstance(event, TextDelta):
+        entry.text.append(event.text)
+        entry.state = "streaming"
+    elif isinstance(event, ReasoningDelta):
+        entry.reasoning.append(event.text)
+        entry.state = "streaming"
+    elif isinstance(event, Started):
+        entry.provider, entry.attempts, entry.state = event.provider, event.attempt, "streaming"
+    elif isinstance(event, Loading):
+        entry.state = "loading"
+    elif isinstance(event, FirstToken):
+        entry.ttft_ms = event.ttft_ms
+    elif isinstance(event, UsageReported):
+        entry.stats = ModelStats(
+            ttft_ms=entry.stats.ttft_ms,
+            tokens_in=event.tokens_in,
+            tokens_out=event.tokens_out,
+            attempts=entry.stats.attempts,
+        )
+    elif isinstance(event, Failed):
+        entry.state, entry.stats = "failed", event.stats
+        entry.error, entry.error_kind, entry.status = event.message, str(event.kind), event.status
+        return True
+    elif isinstance(event, Cancelled):
+        entry.state, entry.stats, entry.error = "cancelled", event.stats, "cancelled"
+        return True
+    elif isinstance(event, Finished):
+        entry.state, entry.stats = "done", event.stats
+        entry.finish_reason = event.finish_reason
+        return True
+    return False

@@ -1,0 +1,92 @@
+"""The pieces under the panes: block splitting, query history, header figures."""
+
+from __future__ import annotations
+
+from core.events import Failed, FailureKind, Finished, FirstToken, ModelStats, Retrying, Started
+from tui.blocks import BlockSplitter
+from tui.pane_state import PaneState, header_text, notice_text
+from tui.widgets.prompt import QueryHistory
+
+ANSWER = (
+    "Intro paragraph\nstill intro.\n\n"
+    "- one\n- two\n  continued\n- three\n\n"
+    "```py\nx = 1\n\ny = 2\n```\n"
+    "## Heading\n"
+    "tail text"
+)
+
+
+def split(text: str, step: int) -> tuple[list[str], list[bool], str]:
+    splitter = BlockSplitter()
+    blocks = []
+    for i in range(0, len(text), step):
+        splitter.feed(text[i : i + step])
+        blocks += splitter.take()
+    return [b.text for b in blocks], [b.joined for b in blocks], splitter.tail
+
+
+def test_blocks_are_the_same_however_the_stream_is_cut() -> None:
+    expected = split(ANSWER, len(ANSWER))
+    for step in (1, 2, 7, 50):
+        assert split(ANSWER, step) == expected
+    texts, joined, tail = expected
+    assert texts == [
+        "Intro paragraph\nstill intro.",
+        "- one",
+        "- two\n  continued",
+        "- three",
+        "```py\nx = 1\n\ny = 2\n```",
+        "## Heading",
+    ]
+    assert joined == [False, False, True, True, False, False]
+    assert tail == "tail text"
+
+
+def test_open_code_fence_stays_in_the_tail_even_across_blank_lines() -> None:
+    splitter = BlockSplitter()
+    splitter.feed("```\na\n\nb\n")
+    assert splitter.take() == []
+    assert splitter.in_code and splitter.tail == "```\na\n\nb"
+    splitter.feed("```\n")
+    assert [b.code for b in splitter.take()] == [True]
+
+
+def test_close_finishes_the_tail() -> None:
+    splitter = BlockSplitter()
+    splitter.feed("last words")
+    splitter.close()
+    assert [b.text for b in splitter.take()] == ["last words"]
+    assert splitter.tail == ""
+
+
+def test_query_history_walk_keeps_the_draft() -> None:
+    history = QueryHistory(["newest", "older"])
+    assert history.older("my draft") == "newest"
+    assert history.older("newest") == "older"
+    assert history.older("older") is None
+    assert history.newer() == "newest"
+    assert history.newer() == "my draft"
+    assert history.newer() is None
+    history.add("brand new")
+    assert history.search("NEW") == ["brand new", "newest"]
+
+
+def test_pane_state_labels_and_messages() -> None:
+    now = [100.0]
+    state = PaneState("m", "openai", clock=lambda: now[0])
+    state.reset("q")
+    state.apply(Started("m", "openai", 1))
+    state.apply(Retrying("m", 2, 3.0, "HTTP 429: slow down"))
+    assert state.state_label() == "retrying in 3s"
+    notice = notice_text(state)
+    assert notice is not None and "HTTP 429: slow down" in notice.plain
+    state.apply(Started("m", "openai", 2))
+    state.apply(FirstToken("m", 250.0))
+    now[0] += 1.0
+    assert "ttft 0.25s" in header_text(state, {}).plain
+    state.apply(Finished("m", "stop", ModelStats(250.0, 2000.0, 3, 40, 22.9, 2)))
+    plain = header_text(state, {}).plain
+    assert "done" in plain and "2.0s" in plain and "23 tok/s" in plain and "40 tok" in plain
+    state.apply(Failed("m", FailureKind.HTTP, "[red]boom[/red]", 503))
+    notice = notice_text(state)
+    assert notice is not None and notice.plain == "✗ HTTP 503: [red]boom[/red]"

@@ -1,0 +1,483 @@
+"""The Quorum terminal app: one prompt, one pane per model, every answer streaming live.
+
+The engine's one event stream is consumed in a worker; each event is folded into its pane's
+state at once, and a single frame tick (``FRAME_S``) draws whatever changed since the last one,
+so 16 models at 100 tokens/s cost one cheap repaint per pane per frame, never one per token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer
+
+from core.config import ConfigError, ModelSpec, Settings, save_user_setting
+from core.events import Event, FanoutFinished, FanoutStarted
+from tui.history_bridge import ExportFormat, History, Recorder, open_history
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.query_search import QuerySearchScreen
+from tui.theming import DEFAULT_THEME, register_themes
+from tui.widgets.pane import ModelPane
+from tui.widgets.prompt import PromptArea, QueryHistory
+from tui.widgets.summary import SourcesStrip, SummaryPanel
+
+if TYPE_CHECKING:  # the engine pulls in httpx: imported after the first paint
+    import httpx
+
+    from core.engine import FanOut
+    from core.providers import ProviderSet
+
+FRAME_S = 1 / 15
+MIN_PANE_WIDTH = 40
+MIN_PANE_HEIGHT = 8
+
+
+def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
+    """(columns, row height) for ``count`` panes in a width x height area."""
+    if count <= 0:
+        return 1, max(MIN_PANE_HEIGHT, height)
+    columns = max(1, min(count, width // MIN_PANE_WIDTH))
+    rows = math.ceil(count / columns)
+    columns = math.ceil(count / rows)  # balance: 5 panes on 4 columns → 3 + 2
+    return columns, max(MIN_PANE_HEIGHT, height // rows)
+
+
+class PaneGrid(VerticalScroll):
+    """Fixed-size panes in a grid; scrolls when they do not fit."""
+
+    can_focus = False
+
+    def relayout(self) -> None:
+        panes = list(self.query_children(ModelPane))
+        columns, row_height = grid_shape(len(panes), self.size.width, self.size.height)
+        self.styles.grid_size_columns = columns
+        self.styles.grid_rows = str(row_height)
+
+    def on_resize(self) -> None:
+        self.relayout()
+
+
+class QuorumApp(App[int]):
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    TITLE = "Quorum"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel_all", "Cancel all"),
+        Binding("ctrl+r", "search_queries", "Search queries"),
+        Binding("f2", "open_history", "History"),
+        Binding("ctrl+n", "new_session", "New session"),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        history: History | None = None,
+        show_figures: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.enabled = {m.name: m.enabled for m in settings.models}
+        self.retrieval = False
+        self.show_figures = show_figures
+        self.panes: dict[str, ModelPane] = {}
+        self._runs: dict[str, FanOut] = {}
+        # The store is opened just after the first paint, or sooner when first needed.
+        self._history: History | None = history
+        self.queries = QueryHistory(loader=self._load_queries)
+        self._client: httpx.AsyncClient | None = None
+        self._providers: ProviderSet | None = None
+        # Registered before the first stylesheet pass: switching later re-styles everything.
+        self._theme_problems = register_themes(self)
+        wanted = settings.theme or DEFAULT_THEME
+        self._theme_note = None
+        if wanted not in self.available_themes:
+            if settings.theme:
+                self._theme_note = f"unknown theme {wanted!r}; using {DEFAULT_THEME}"
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = self._saved_theme = wanted
+        self.last_export: Path | None = None
+
+    # --- setup --------------------------------------------------------------------------
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            self._history, note = open_history(self.settings.history)
+            if note:
+                self.notify(note, severity="information")
+        return self._history
+
+    def _load_queries(self) -> list[str]:
+        try:
+            return self.history.recent_queries(500)
+        except Exception:
+            return []
+
+    def compose(self) -> ComposeResult:
+        with PaneGrid(id="grid"):
+            for spec in self.active_models():
+                pane = self._new_pane(spec)
+                yield pane
+        yield SummaryPanel()
+        yield SourcesStrip()
+        yield PromptArea(self.queries, id="prompt")
+        yield Footer()
+
+    def _new_pane(self, spec: ModelSpec) -> ModelPane:
+        pane = ModelPane(spec.name, spec.provider, show_figures=self.show_figures)
+        self.panes[spec.name] = pane
+        return pane
+
+    def on_mount(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(problem, title="Theme file skipped", severity="warning", timeout=10)
+        if self._theme_note:
+            self.notify(self._theme_note, severity="warning")
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.call_after_refresh(self._after_first_paint)
+        self._ticker = self.set_interval(FRAME_S, self.tick, pause=True)
+        if not self.active_models():
+            self.notify(
+                f"No enabled models: enable one with Ctrl+P, or edit {self.settings.path}",
+                severity="warning",
+                timeout=10,
+            )
+        self.query_one(PromptArea).focus()
+        self.query_one(SummaryPanel).show([])
+
+    async def on_unmount(self) -> None:
+        for fanout in set(self._runs.values()):
+            fanout.cancel()
+        if self._providers is not None:
+            await self._providers.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._history is not None:
+            self._history.close()
+
+    def _after_first_paint(self) -> None:
+        self.queries.search("")  # opens the history store and reads past queries
+        self._ensure_providers()
+
+    def _ensure_providers(self) -> ProviderSet:
+        """One HTTP client and provider set for the app's life (closed on exit)."""
+        if self._providers is None:
+            from core.providers import ProviderSet, make_client
+
+            self._client = make_client(len(self.settings.models))
+            self._providers = ProviderSet(self._client)
+        return self._providers
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name == self._saved_theme:
+            return
+        self._saved_theme = theme.name
+        try:
+            save_user_setting("ui", "theme", theme.name, self.settings)
+        except (ConfigError, OSError) as exc:
+            self.notify(f"could not save the theme: {exc}", severity="error")
+
+    def active_models(self) -> tuple[ModelSpec, ...]:
+        return tuple(m for m in self.settings.models if self.enabled.get(m.name))
+
+    # --- running ------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return bool(self._runs)
+
+    @on(PromptArea.Submitted)
+    def _submitted(self, event: PromptArea.Submitted) -> None:
+        self.send(event.text)
+
+    def send(self, query: str) -> None:
+        if not query.strip():
+            return
+        if self.busy:
+            self.notify("Models are still answering — Escape cancels them.", severity="warning")
+            return
+        self._sync_panes()
+        models = self.active_models()
+        if not models:
+            self.notify(
+                "No enabled models — enable one from the command palette (Ctrl+P).",
+                severity="error",
+            )
+            return
+        self.queries.add(query)
+        self.query_one(PromptArea).set_query("")
+        self._start(models, query)
+
+    def _start(self, models: Sequence[ModelSpec], query: str) -> None:
+        from core.engine import FanOut
+
+        providers = self._ensure_providers()
+        conversations = {m.name: self._conversation(m.name) for m in models}
+        for spec in models:
+            self.panes[spec.name].start(query)
+        fanout = FanOut(models, providers, query, conversations=conversations)
+        recorder = self._recorder(query, models)
+        for spec in models:
+            self._runs[spec.name] = fanout
+        self._ticker.resume()
+        self.run_worker(self._consume(fanout, recorder), group="fanout", exit_on_error=False)
+
+    def _conversation(self, model: str) -> list:  # type: ignore[type-arg]
+        try:
+            return self.history.conversation(model, self.settings.history_turns)
+        except Exception:
+            return []
+
+    def _recorder(self, query: str, models: Sequence[ModelSpec]) -> Recorder | None:
+        try:
+            return self.history.record(query, models)
+        except Exception as exc:
+            self.notify(f"this answer will not be saved to history: {exc}", severity="warning")
+            return None
+
+    async def _consume(self, fanout: FanOut, recorder: Recorder | None) -> None:
+        try:
+            async with fanout.run() as events:
+                async for event in events:
+                    self.apply_event(event)
+                    if recorder is not None:
+                        try:
+                            recorder.apply(event)
+                        except Exception as exc:
+                            recorder = None
+                            self.notify(f"history stopped recording: {exc}", severity="warning")
+        finally:
+            if recorder is not None:
+                try:
+                    recorder.close()
+                except Exception as exc:
+                    self.notify(f"history could not be saved: {exc}", severity="warning")
+            for spec in fanout.models:
+                if self._runs.get(spec.name) is fanout:
+                    del self._runs[spec.name]
+            await self.tick()
+            if not self._runs:
+                self._ticker.pause()
+
+    def apply_event(self, event: Event) -> None:
+        """Fold one engine event into its pane (drawn at the next frame tick)."""
+        if isinstance(event, FanoutStarted | FanoutFinished):
+            return
+        pane = self.panes.get(event.model)
+        if pane is not None:
+            pane.apply(event)
+
+    async def tick(self) -> None:
+        """Draw one frame's worth of changes, yielding between panes so that a key press
+        never waits for every pane's rendering."""
+        for pane in list(self.panes.values()):
+            pane.flush()
+            await asyncio.sleep(0)
+        self.query_one(SummaryPanel).show([p.state for p in self.panes.values()])
+
+    def _sync_panes(self) -> None:
+        """Make the grid match the enabled models (after the palette changed them)."""
+        grid = self.query_one(PaneGrid)
+        wanted = self.active_models()
+        names = {m.name for m in wanted}
+        for name in [n for n in self.panes if n not in names]:
+            self.panes.pop(name).remove()
+        for index, spec in enumerate(wanted):
+            if spec.name not in self.panes:
+                pane = self._new_pane(spec)
+                following = [
+                    self.panes[m.name]
+                    for m in wanted[index + 1 :]
+                    if m.name in self.panes
+                    and self.panes[m.name] is not pane
+                    and self.panes[m.name].is_attached
+                ]
+                if following:
+                    grid.mount(pane, before=following[0])
+                else:
+                    grid.mount(pane)
+        self.call_after_refresh(grid.relayout)
+
+    # --- actions ------------------------------------------------------------------------
+    def action_cancel_all(self) -> None:
+        if not self._runs:
+            return
+        for fanout in set(self._runs.values()):
+            fanout.cancel()
+        self.notify("Cancelled every model still answering.", timeout=2)
+
+    @on(ModelPane.Action)
+    def _pane_action(self, event: ModelPane.Action) -> None:
+        pane = event.pane
+        name = pane.model_name
+        if event.action == "cancel":
+            fanout = self._runs.get(name)
+            if fanout is not None:
+                fanout.cancel(name)
+        elif event.action == "retry":
+            self.retry(name)
+        elif event.action == "copy":
+            self.copy_answer(pane)
+
+    def retry(self, name: str) -> None:
+        pane = self.panes.get(name)
+        if pane is None or not pane.state.query:
+            self.notify("Nothing to retry yet.", severity="warning")
+            return
+        if name in self._runs:
+            self.notify(
+                f"{name} is still answering — press c to cancel it first.", severity="warning"
+            )
+            return
+        spec = next(m for m in self.settings.models if m.name == name)
+        self._start([spec], pane.state.query)
+
+    def copy_answer(self, pane: ModelPane) -> None:
+        text = pane.state.text
+        if not text:
+            self.notify("This pane has no answer to copy.", severity="warning")
+            return
+        self.copy_to_clipboard(text)
+        tool = system_clipboard_command()
+        if tool is not None:
+            self.run_worker(_pipe_to(tool, text), exit_on_error=False)
+        self.notify(f"Copied {len(text)} characters from {pane.model_name}.", timeout=2)
+
+    def action_search_queries(self) -> None:
+        def chosen(query: str | None) -> None:
+            if query is not None:
+                prompt = self.query_one(PromptArea)
+                prompt.set_query(query)
+                prompt.focus()
+
+        self.push_screen(QuerySearchScreen(self.queries.search), chosen)
+
+    def action_open_history(self) -> None:
+        def chosen(query: str | None) -> None:
+            if query is not None:
+                self.send(query)
+
+        self.push_screen(HistoryScreen(self.history), chosen)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_new_session(self) -> None:
+        if self.busy:
+            self.notify("Finish or cancel (Escape) the running question first.", severity="warning")
+            return
+        self.history.new_session()
+        for pane in self.panes.values():
+            pane.state.state = "idle"
+            pane.state.query = ""
+            pane.start("")
+            pane.state.state = "idle"
+            pane.flush()
+        self.query_one(SummaryPanel).show([])
+        self.notify("New session: models start without earlier context.", timeout=3)
+
+    def toggle_model(self, name: str) -> None:
+        self.enabled[name] = not self.enabled.get(name, False)
+        state = "enabled" if self.enabled[name] else "disabled"
+        if self.busy:
+            self.notify(f"{name} {state}; the grid changes with the next question.")
+        else:
+            self._sync_panes()
+            self.notify(f"{name} {state}.", timeout=2)
+
+    def toggle_retrieval(self) -> None:
+        self.retrieval = not self.retrieval
+        self.notify(
+            f"Retrieval {'on' if self.retrieval else 'off'} — a placeholder for now: the "
+            "vector store is not available yet, so questions are sent without sources.",
+            timeout=6,
+        )
+
+    def export_session(self, fmt: ExportFormat) -> None:
+        try:
+            path = self.history.export(fmt)
+        except Exception as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.last_export = path
+        self.notify(f"Session exported to {path}", title="Export", timeout=10)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for spec in self.settings.models:
+            on_now = self.enabled.get(spec.name, False)
+            verb = "Disable" if on_now else "Enable"
+            yield SystemCommand(
+                f"{verb} model: {spec.name}",
+                f"{spec.provider} · {spec.model}",
+                lambda name=spec.name: self.toggle_model(name),
+            )
+        yield SystemCommand(
+            f"Retrieval: turn {'off' if self.retrieval else 'on'}",
+            "placeholder until the vector store exists",
+            self.toggle_retrieval,
+        )
+        yield SystemCommand(
+            "New session", "start over without earlier context", self.action_new_session
+        )
+        yield SystemCommand(
+            "Open history", "past sessions and queries (F2)", self.action_open_history
+        )
+        yield SystemCommand(
+            "Export session as Markdown",
+            "write this session to a file",
+            lambda: self.export_session("md"),
+        )
+        yield SystemCommand(
+            "Export session as JSON",
+            "write this session to a file",
+            lambda: self.export_session("json"),
+        )
+        yield SystemCommand(
+            "Export session as HTML",
+            "write this session to a file",
+            lambda: self.export_session("html"),
+        )
+        yield SystemCommand("Help", "every key (F1)", self.action_help)
+
+
+def system_clipboard_command() -> list[str] | None:
+    for command in (
+        ["wl-copy"],
+        ["xclip", "-selection", "clipboard"],
+        ["xsel", "-b", "-i"],
+        ["pbcopy"],
+    ):
+        if shutil.which(command[0]):
+            return command
+    return None
+
+
+async def _pipe_to(command: list[str], text: str) -> None:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await asyncio.wait_for(process.communicate(text.encode()), 5)
+    except (OSError, TimeoutError):
+        pass  # OSC 52 already carried the text; the tool is a bonus
+
+
+def run_app(settings: Settings) -> int:
+    app = QuorumApp(settings)
+    app.run()
+    return 0

@@ -1,0 +1,90 @@
+"""`History` backed by `core.history` (SQLite) and `core.export`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from core import paths
+from core.config import ModelSpec
+from core.history import HistoryStore, HistoryWriter, SessionRecord
+from core.providers.base import Message
+from tui.history_bridge import (
+    AnswerRecord,
+    ExportFormat,
+    QueryRecord,
+    Recorder,
+    SessionInfo,
+    render_markdown,
+)
+
+
+class StoreHistory:
+    persistent = True
+
+    def __init__(self, store: HistoryStore) -> None:
+        self.store = store
+        self.session_id = store.new_session()
+
+    @classmethod
+    def open(cls) -> StoreHistory:
+        return cls(HistoryStore.open())
+
+    def recent_queries(self, limit: int = 500) -> list[str]:
+        return self.store.recent_queries(limit)
+
+    def record(self, query: str, models: Sequence[ModelSpec]) -> Recorder:
+        return HistoryWriter(self.store, self.session_id, query, models)
+
+    def new_session(self) -> None:
+        self.session_id = self.store.new_session()
+
+    def sessions(self, search: str = "") -> list[SessionInfo]:
+        if search.strip():
+            hits = self.store.search(search)
+            seen: dict[str, SessionInfo] = {}
+            for hit in hits:
+                if hit.session_id not in seen:
+                    seen[hit.session_id] = SessionInfo(hit.session_id, hit.query, hit.created_at, 0)
+            return list(seen.values())
+        return [
+            SessionInfo(s.id, s.title or s.last_query or "(empty)", s.updated_at, s.turn_count)
+            for s in self.store.list_sessions()
+            if s.turn_count
+        ]
+
+    def session_queries(self, session_id: str) -> list[QueryRecord]:
+        record = self.store.load_session(session_id)
+        return [
+            QueryRecord(
+                turn.query,
+                tuple(
+                    AnswerRecord(r.model, r.text, None if r.ok else (r.error or r.state))
+                    for r in turn.responses
+                ),
+                turn.created_at,
+            )
+            for turn in record.turns
+        ]
+
+    def conversation(self, model: str, max_turns: int) -> list[Message]:
+        return self.store.conversation(self.session_id, model, max_turns)
+
+    def export(self, fmt: ExportFormat = "md") -> Path:
+        record: SessionRecord = self.store.load_session(self.session_id)
+        if not record.turns:
+            raise ValueError("this session has no answers to export yet")
+        target = paths.data_dir() / "exports"
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"session-{record.id[:8]}.{fmt}"
+        try:
+            from core.export import export_session
+        except ImportError:
+            path.write_text(render_markdown(self.session_queries(record.id)), encoding="utf-8")
+            return path
+        content = export_session(record, fmt)
+        path.write_text(content if isinstance(content, str) else str(content), encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,114 @@
+"""Past sessions and their queries, searchable; open one to read its answers or re-run it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.rule import Rule
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui.history_bridge import History, QueryRecord
+
+
+def render_record(record: QueryRecord) -> RenderableType:
+    parts: list[RenderableType] = [Text(record.query, style="bold"), Text(record.when, style="dim")]
+    for answer in record.answers:
+        parts.append(Rule(Text(answer.model), align="left"))
+        if answer.error:
+            parts.append(Text(answer.error, style="red"))
+        else:
+            parts.append(Markdown(answer.text, hyperlinks=False))
+    return Group(*parts)
+
+
+class HistoryScreen(Screen[str | None]):
+    """Dismisses with a query to re-run, or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Back"),
+        Binding("ctrl+r", "rerun", "Re-run query"),
+        Binding("ctrl+f", "focus_search", "Search"),
+    ]
+    DEFAULT_CSS = """
+    HistoryScreen #lists { width: 45%; }
+    HistoryScreen OptionList { height: 1fr; }
+    HistoryScreen #reader { width: 1fr; border: round $panel; padding: 0 1; }
+    """
+
+    def __init__(self, history: History) -> None:
+        super().__init__()
+        self.history = history
+        self.records: list[QueryRecord] = []
+        self.selected: QueryRecord | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="lists"):
+                yield Input(placeholder="search history…", id="search")
+                yield OptionList(id="sessions")
+                yield OptionList(id="queries")
+            with VerticalScroll(id="reader"):
+                yield Static("", id="answers")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill_sessions("")
+        self.query_one("#sessions", OptionList).focus()
+
+    @on(Input.Changed, "#search")
+    def _search(self, event: Input.Changed) -> None:
+        self._fill_sessions(event.value)
+
+    def _fill_sessions(self, needle: str) -> None:
+        sessions = self.query_one("#sessions", OptionList)
+        sessions.clear_options()
+        for info in self.history.sessions(needle):
+            label = Text(no_wrap=True, overflow="ellipsis")
+            label.append(info.when[:16], style="dim")
+            label.append("  ")
+            label.append(info.title.splitlines()[0] if info.title else "")
+            sessions.add_option(Option(label, id=info.id))
+        if not sessions.option_count:
+            self.query_one("#answers", Static).update(Text("No past sessions yet.", style="dim"))
+        else:
+            sessions.highlighted = 0
+
+    @on(OptionList.OptionHighlighted, "#sessions")
+    def _session(self, event: OptionList.OptionHighlighted) -> None:
+        session_id = event.option.id or ""
+        self.records = self.history.session_queries(session_id)
+        queries = self.query_one("#queries", OptionList)
+        queries.clear_options()
+        for index, record in enumerate(self.records):
+            first = record.query.strip().splitlines()[0] if record.query.strip() else ""
+            queries.add_option(
+                Option(Text(first, no_wrap=True, overflow="ellipsis"), id=str(index))
+            )
+        if self.records:
+            queries.highlighted = 0
+            self._show(self.records[0])
+
+    @on(OptionList.OptionHighlighted, "#queries")
+    @on(OptionList.OptionSelected, "#queries")
+    def _query(self, event: OptionList.OptionHighlighted | OptionList.OptionSelected) -> None:
+        self._show(self.records[int(event.option.id or 0)])
+
+    def _show(self, record: QueryRecord) -> None:
+        self.selected = record
+        self.query_one("#answers", Static).update(render_record(record))
+
+    def action_rerun(self) -> None:
+        if self.selected is not None:
+            self.dismiss(self.selected.query)
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()

@@ -1,0 +1,34 @@
+"""Theme files → registered Textual themes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.theme import Theme
+
+from core import paths
+from core.themes import ThemeSpec, load_theme_dirs
+
+DEFAULT_THEME = "quorum-dark"
+
+
+def textual_theme(spec: ThemeSpec) -> Theme:
+    colors: dict[str, Any] = dict(spec.colors)
+    return Theme(name=spec.name, dark=spec.dark, variables=dict(spec.variables), **colors)
+
+
+def theme_dirs() -> list[Path]:
+    return [paths.bundled_themes_dir(), paths.user_themes_dir()]
+
+
+def register_themes(app: App[Any], directories: list[Path] | None = None) -> list[str]:
+    """Register every theme file found; return one message per file that was skipped."""
+    specs, problems = load_theme_dirs(directories if directories is not None else theme_dirs())
+    for spec in specs:
+        try:
+            app.register_theme(textual_theme(spec))
+        except Exception as exc:  # Textual rejected the colours: skip this theme only
+            problems.append(f"theme {spec.name!r} ({spec.source}) skipped: {exc}")
+    return problems

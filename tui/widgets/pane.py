@@ -1,0 +1,175 @@
+"""One model's pane: header (name, provider, state, live figures), folded reasoning, answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static
+
+from core.events import ModelEvent, ReasoningDelta, TextDelta
+from tui.blocks import BlockSplitter
+from tui.pane_state import TERMINAL, PaneState, header_text, notice_text
+from tui.widgets.stream_view import StreamView
+
+
+class PaneHeader(Widget):
+    """A one-line header; repaints without layout."""
+
+    DEFAULT_CSS = "PaneHeader { height: 1; padding: 0 1; }"
+
+    def __init__(self, state: PaneState, lines_below: Callable[[], int]) -> None:
+        super().__init__()
+        self.state = state
+        self._lines_below = lines_below
+        self.show_figures = True
+        self._last: Text | None = None
+
+    def render(self) -> Text:
+        text = header_text(self.state, self.app.theme_variables, show_figures=self.show_figures)
+        below = self._lines_below()
+        if below:
+            text.append(f"  ↓{below}", style="dim")
+        return text
+
+    def tick(self) -> None:
+        text = self.render()
+        if self._last is None or text.plain != self._last.plain or text.spans != self._last.spans:
+            self._last = text
+            self.refresh()
+
+
+class ModelPane(Vertical, can_focus=True):
+    """Events go in through `apply`; the app's frame tick calls `flush` to draw them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "cancel", "Cancel model"),
+        Binding("r", "retry", "Retry model"),
+        Binding("y", "copy", "Copy answer"),
+        Binding("m", "toggle_maximize", "Maximize"),
+        Binding("up", "scroll(-1)", "Scroll", show=False),
+        Binding("down", "scroll(1)", "Scroll", show=False),
+        Binding("pageup", "page(-1)", "Page", show=False),
+        Binding("pagedown", "page(1)", "Page", show=False),
+        Binding("home", "edge(0)", "Top", show=False),
+        Binding("end", "edge(1)", "End", show=False),
+    ]
+
+    class Action(Message):
+        """The user asked for something about this pane (cancel, retry, copy)."""
+
+        def __init__(self, pane: ModelPane, action: str) -> None:
+            super().__init__()
+            self.pane = pane
+            self.action = action
+
+    def __init__(self, name: str, provider: str, *, show_figures: bool = True) -> None:
+        super().__init__(classes="pane -idle")
+        self.state = PaneState(name, provider)
+        self.splitter = BlockSplitter()
+        self.body = StreamView()
+        self.header = PaneHeader(self.state, lambda: self.body.lines_below)
+        self.header.show_figures = show_figures
+        self.reasoning_view = Static("", markup=False)
+        self.reasoning = Collapsible(self.reasoning_view, title="reasoning", collapsed=True)
+        self._dirty = False
+        self._reasoning_dirty = False
+        self._shown_state = "idle"
+
+    @property
+    def model_name(self) -> str:
+        return self.state.name
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        yield self.reasoning
+        yield self.body
+
+    def on_mount(self) -> None:
+        self.reasoning.display = False
+
+    # --- events -------------------------------------------------------------------------
+    def start(self, query: str) -> None:
+        self.state.reset(query)
+        self.splitter = BlockSplitter()
+        self.body.clear()
+        self.reasoning_view.update("")
+        self.reasoning.display = False
+        self._dirty = True
+
+    def apply(self, event: ModelEvent) -> None:
+        self.state.apply(event)
+        if isinstance(event, TextDelta):
+            self.splitter.feed(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._reasoning_dirty = True
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Draw what arrived since the last frame (called by the app's frame tick)."""
+        state = self.state
+        if self._dirty:
+            self._dirty = False
+            if state.state in TERMINAL and self._shown_state not in TERMINAL:
+                self.splitter.close()
+                self.body.finish(self.splitter.take())
+            elif state.state not in TERMINAL:
+                self.body.update(
+                    self.splitter.take(),
+                    self.splitter.tail,
+                    code=self.splitter.in_code,
+                    joined=self.splitter.tail_joined,
+                )
+            self.body.set_notice(notice_text(state))
+            if state.state != self._shown_state:
+                self.remove_class(f"-{self._shown_state}")
+                self.add_class(f"-{state.state}")
+                self._shown_state = state.state
+        if self._reasoning_dirty:
+            self._reasoning_dirty = False
+            reasoning = state.reasoning
+            if not self.reasoning.display:
+                self.reasoning.display = True
+            self.reasoning.title = f"reasoning ({len(reasoning.split())} words)"
+            if not self.reasoning.collapsed:
+                self.reasoning_view.update(Text(reasoning))
+        self.header.tick()
+
+    def on_collapsible_expanded(self) -> None:
+        self.reasoning_view.update(Text(self.state.reasoning))
+
+    # --- actions ------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        self.post_message(self.Action(self, "cancel"))
+
+    def action_retry(self) -> None:
+        self.post_message(self.Action(self, "retry"))
+
+    def action_copy(self) -> None:
+        self.post_message(self.Action(self, "copy"))
+
+    def action_toggle_maximize(self) -> None:
+        screen = self.screen
+        if screen.maximized is self:
+            screen.minimize()
+        else:
+            screen.maximize(self, container=False)
+        self.body.refresh()
+
+    def action_scroll(self, lines: int) -> None:
+        self.body.scroll_lines(lines)
+        self.header.tick()
+
+    def action_page(self, pages: int) -> None:
+        self.body.scroll_page(pages)
+        self.header.tick()
+
+    def action_edge(self, end: int) -> None:
+        self.body.scroll_edge(bool(end))
+        self.header.tick()

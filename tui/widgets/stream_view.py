@@ -1,0 +1,233 @@
+"""A pane's answer: streamed Markdown drawn with the Line API, touching only itself.
+
+Finished blocks (see `tui.blocks`) are rendered to strips once and kept; only the live tail is
+re-rendered, at most once per frame tick. The widget scrolls itself (no ScrollView) so new text
+never asks the screen for a layout pass — a pane's size is fixed by the grid.
+"""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.markdown import Markdown as RichMarkdown
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+from tui.blocks import Block
+
+
+class StreamView(Widget):
+    """Markdown blocks + a live tail + an optional notice (error, cancelled) at the end."""
+
+    DEFAULT_CSS = """
+    StreamView { height: 1fr; padding: 0 1; }
+    """
+
+    TAIL_AS_MARKDOWN = True
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._blocks: list[Block] = []
+        self._block_strips: list[Strip] = []
+        self._tail = ""
+        self._tail_code = False
+        self._tail_joined = False
+        self._tail_strips: list[Strip] = []
+        self._notice: Text | None = None
+        self._notice_strips: list[Strip] = []
+        self._width = 0
+        self._top = 0
+        self.follow = True
+        self._style: Style | None = None
+        self._shown: list[Strip | None] = []  # what each visible row showed last time
+
+    # --- content ----------------------------------------------------------------------
+    def clear(self) -> None:
+        self._blocks.clear()
+        self._block_strips = []
+        self._tail, self._tail_strips = "", []
+        self._notice, self._notice_strips = None, []
+        self._top, self.follow = 0, True
+        self._repaint_changed()
+
+    def update(self, blocks: list[Block], tail: str, *, code: bool, joined: bool) -> None:
+        """New finished blocks (rendered once) and the current tail."""
+        width = self._render_width()
+        for block in blocks:
+            self._blocks.append(block)
+            if width:
+                self._block_strips.extend(self._render_block(block, width))
+        self._tail, self._tail_code, self._tail_joined = tail, code, joined
+        self._tail_strips = self._render_tail(width) if width else []
+        self._changed()
+
+    def finish(self, blocks: list[Block]) -> None:
+        """The answer is complete: the last blocks are final, and the view settles so that the
+        end of the answer sits at the bottom of the pane."""
+        self.update(blocks, "", code=False, joined=False)
+        self._settle()
+
+    def set_notice(self, notice: Text | None) -> None:
+        self._notice = notice
+        width = self._render_width()
+        self._notice_strips = self._render_notice(width) if width and notice else []
+        self._changed()
+
+    @property
+    def line_count(self) -> int:
+        return len(self._block_strips) + len(self._tail_strips) + len(self._notice_strips)
+
+    @property
+    def lines_below(self) -> int:
+        return max(0, self.line_count - self._top - self.size.height)
+
+    # --- rendering --------------------------------------------------------------------
+    def _render_width(self) -> int:
+        return max(0, self.size.width)
+
+    def _markdown(self, text: str) -> RenderableType:
+        dark = self.app.current_theme.dark if self.is_attached else True
+        return RichMarkdown(text, code_theme="monokai" if dark else "friendly", hyperlinks=False)
+
+    def _lines(self, renderable: RenderableType, width: int) -> list[Strip]:
+        console = self.app.console
+        options = console.options.update_width(width)
+        lines = console.render_lines(renderable, options, pad=False)
+        return [Strip(line) for line in lines]
+
+    def _render_block(self, block: Block, width: int) -> list[Strip]:
+        strips = self._lines(self._markdown(block.text), width)
+        if self._block_strips and not block.joined:
+            strips.insert(0, Strip.blank(0))
+        return strips
+
+    def _render_tail(self, width: int) -> list[Strip]:
+        if not self._tail:
+            return []
+        if self._tail_code or not self.TAIL_AS_MARKDOWN:
+            renderable: RenderableType = Text(self._tail, style="dim" if self._tail_code else "")
+        else:
+            renderable = self._markdown(self._tail)
+        strips = self._lines(renderable, width)
+        if self._blocks and not self._tail_joined:
+            strips.insert(0, Strip.blank(0))
+        return strips
+
+    def _render_notice(self, width: int) -> list[Strip]:
+        assert self._notice is not None
+        strips = self._lines(self._notice, width)
+        if self._blocks or self._tail:
+            strips.insert(0, Strip.blank(0))
+        return strips
+
+    def _rerender(self) -> None:
+        width = self._render_width()
+        self._block_strips = []
+        if width:
+            for block in self._blocks:
+                self._block_strips.extend(self._render_block(block, width))
+        self._tail_strips = self._render_tail(width) if width else []
+        self._notice_strips = self._render_notice(width) if width and self._notice else []
+        self._changed()
+
+    def _changed(self) -> None:
+        """Repaint only the rows whose content changed.
+
+        While following a growing answer the view jumps ahead by a third of the pane when the
+        text reaches the bottom (like a terminal's jump scroll), so most frames repaint only the
+        line or two of the live tail instead of shifting, and repainting, the whole pane.
+        """
+        height = self.size.height
+        if self.follow and self.line_count > self._top + height:
+            self._top = max(0, self.line_count - height + max(1, height // 3))
+        self._repaint_changed()
+
+    def _settle(self) -> None:
+        if self.follow:
+            self._top = max(0, self.line_count - self.size.height)
+        self._repaint_changed()
+
+    def _visible(self) -> list[Strip | None]:
+        rows: list[Strip | None] = []
+        parts = (self._block_strips, self._tail_strips, self._notice_strips)
+        for y in range(self.size.height):
+            index = self._top + y
+            strip: Strip | None = None
+            for part in parts:
+                if index < len(part):
+                    strip = part[index]
+                    break
+                index -= len(part)
+            rows.append(strip)
+        return rows
+
+    def _repaint_changed(self) -> None:
+        rows = self._visible()
+        old = self._shown
+        if len(old) != len(rows):
+            self._shown = rows
+            self.refresh()
+            return
+        width = self.size.width
+        for y, (before, after) in enumerate(zip(old, rows, strict=True)):
+            if before is not after and before != after:
+                self.refresh(Region(0, y, width, 1))
+        self._shown = rows
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+        self._shown = []
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._shown = []
+        if event.size.width != self._width:
+            self._width = event.size.width
+            self._rerender()
+        else:
+            self._settle()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        index = self._top + y
+        strip: Strip | None = None
+        for part in (self._block_strips, self._tail_strips, self._notice_strips):
+            if index < len(part):
+                strip = part[index]
+                break
+            index -= len(part)
+        style = self._style
+        if style is None:
+            style = self._style = self.rich_style
+        if strip is None:
+            return Strip.blank(width, style)
+        return strip.crop_extend(0, width, style).apply_style(style)
+
+    # --- scrolling (the pane forwards keys; the mouse wheel lands here) ---------------
+    def scroll_lines(self, delta: int) -> None:
+        limit = max(0, self.line_count - self.size.height)
+        self._top = min(limit, max(0, self._top + delta))
+        self.follow = self._top >= limit
+        self._repaint_changed()
+
+    def scroll_page(self, pages: int) -> None:
+        self.scroll_lines(pages * max(1, self.size.height - 1))
+
+    def scroll_edge(self, end: bool) -> None:
+        self.scroll_lines(self.line_count if end else -self.line_count)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.scroll_lines(3)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.scroll_lines(-3)
+
+    def plain_lines(self) -> list[str]:
+        """The rendered text (for tests)."""
+        strips = [*self._block_strips, *self._tail_strips, *self._notice_strips]
+        return [strip.text for strip in strips]
