@@ -11,7 +11,8 @@ The wire formats themselves come from `tests.loopback`'s reply builders, encoded
 The model id scripts the reply: ``bench-t0.350-n200-d2.0`` means a first-token delay of 0.35 s,
 then 200 tokens spread over 2.0 s. The request path picks the wire format (OpenAI, Anthropic,
 Gemini or Ollama). ``GET /stats`` returns (and resets) how late the server wrote the last part of
-each stream, so a reader can tell server lag from client overhead.
+each stream, so a reader can tell server lag from client overhead; ``GET /arrivals`` returns
+(and resets) when each request arrived, to see how long a fan-out took to send them all.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def encoded(provider: str, model: str) -> tuple[bytes, tuple[tuple[float, bytes]
 class Stats:
     def __init__(self) -> None:
         self.lateness: list[float] = []
+        self.arrivals: list[float] = []
 
     def take(self) -> dict[str, float]:
         late, self.lateness = self.lateness, []
@@ -104,6 +106,11 @@ class Stats:
             "max_late_ms": round(max(late) * 1000, 3),
             "mean_late_ms": round(sum(late) / len(late) * 1000, 3),
         }
+
+    def take_arrivals(self) -> list[float]:
+        """Request arrival times (loop clock, s) since the last call."""
+        arrivals, self.arrivals = self.arrivals, []
+        return arrivals
 
 
 class BenchProtocol(asyncio.Protocol):
@@ -144,6 +151,10 @@ class BenchProtocol(asyncio.Protocol):
         if method == "GET" and path == "/stats":
             self._reply_json(200, self._stats.take())
             return
+        if method == "GET" and path == "/arrivals":
+            self._reply_json(200, self._stats.take_arrivals())
+            return
+        self._stats.arrivals.append(self._loop.time())
         gemini = _GEMINI_PATH.search(path)
         model = gemini.group(1) if gemini else json.loads(body).get("model", "")
         try:

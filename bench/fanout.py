@@ -4,15 +4,18 @@
     .venv/bin/python bench/fanout.py --quick    # N = 1, 8, 32, one run each
 
 N models stream ``--tokens`` tokens each over ``--duration`` s from a loopback server running in
-its own process (bench/_server.py), each with its own first-token delay (spread over 0.05-0.5 s),
-so the slowest model is the same scripted model at every N. For every N the same workload runs:
+its own process (bench/_server.py), each with its own first-token delay (spread over 0.05-0.5 s;
+the slowest model is listed last, the worst place for it, and is the same scripted model at
+every N). For every N the same workload runs:
 
-- quorum:      `core.engine.FanOut` with the real providers, as ``quorum ask`` runs it;
-- httpx floor: a bare ``httpx.AsyncClient`` loop that only reads the same streams (the CPU floor
-               any httpx-based engine pays; quorum's own overhead is the difference);
-- thread pool: ``ThreadPoolExecutor(max_workers=N)`` of blocking ``httpx.Client`` calls that
-               parse the SSE and collect the text (the usual "just use threads" fix);
-- sequential:  the same blocking call in a loop (wall = sum of all models' times).
+- quorum:        `core.engine.FanOut` with the real providers, as ``quorum ask`` runs it;
+- quorum+uvloop: the same on uvloop's event loop (when uvloop is installed);
+- httpx floor:   a bare ``httpx.AsyncClient`` loop that only reads the same streams (the CPU
+                 floor any httpx-based engine pays; quorum's own overhead is the difference);
+- socket floor:  a bare asyncio protocol reading them (the event loop's own floor);
+- threads:       ``ThreadPoolExecutor(max_workers=N)`` of blocking ``httpx.Client`` calls that
+                 parse the SSE and collect the text (the usual "just use threads" fix);
+- sequential:    the same blocking call in a loop (wall = sum of all models' times).
 
 Reported: wall time / the slowest model's own time when run alone through quorum (measured in
 the same run; 1.0 is the physical limit), and client-process CPU time (user + sys, every thread)
@@ -62,10 +65,11 @@ class Workload:
     duration_s: float
 
     def ttft(self, i: int) -> float:
-        """Model 0 is always the slowest; the rest spread down to the fastest."""
+        """The last model is the slowest (the worst place for it: it is started last); the
+        others spread up from the fastest."""
         if self.n == 1:
             return SLOWEST_TTFT_S
-        return SLOWEST_TTFT_S - (SLOWEST_TTFT_S - FASTEST_TTFT_S) * i / (self.n - 1)
+        return FASTEST_TTFT_S + (SLOWEST_TTFT_S - FASTEST_TTFT_S) * i / (self.n - 1)
 
     def model_ids(self) -> list[str]:
         return [model_id(self.ttft(i), self.tokens, self.duration_s) for i in range(self.n)]
@@ -256,6 +260,9 @@ class Server:
     def lateness(self) -> dict[str, float]:
         return dict(httpx.get(f"{self.url}/stats").json())
 
+    def arrivals(self) -> list[float]:
+        return list(httpx.get(f"{self.url}/arrivals").json())
+
     def close(self) -> None:
         self._process.terminate()
         self._process.wait(10)
@@ -285,6 +292,7 @@ class Row:
     sequential_s: float | None
     sequential_extrapolated: bool
     server_late_ms: float
+    send_spread_ms: float  # quorum: first request to last request, at the server
 
     def wall(self, method: str) -> float:
         return statistics.median(r.wall_s for r in self.runs[method])
@@ -343,9 +351,14 @@ def _run_all(server: Server, sizes: list[int], args: argparse.Namespace) -> tupl
         w = work(n)
         server.lateness()  # reset
         runs: dict[str, list[Measured]] = {name: [] for name in ASYNC_METHODS}
+        spreads: list[float] = []
         for _ in range(args.repeat):
             for name, method in ASYNC_METHODS.items():
+                server.arrivals()  # reset
                 runs[name].append(method(w))
+                if name == "quorum":
+                    arrivals = server.arrivals()
+                    spreads.append((max(arrivals) - min(arrivals)) * 1000)
         late = server.lateness()["max_late_ms"]
         runs["threads"] = [_thread_pool(w)]
         sequential_s, extrapolated = None, False
@@ -358,7 +371,7 @@ def _run_all(server: Server, sizes: list[int], args: argparse.Namespace) -> tupl
             nominal = sum(w.nominal_s(i) for i in range(n))
             sequential_s = ref_s * nominal / sum(ref.nominal_s(i) for i in range(ref.n))
             extrapolated = True
-        rows.append(Row(n, runs, sequential_s, extrapolated, late))
+        rows.append(Row(n, runs, sequential_s, extrapolated, late, statistics.median(spreads)))
         _progress(f"N={n} done")
     return alone, rows
 
@@ -399,13 +412,14 @@ def _print_report(alone: float, rows: list[Row], args: argparse.Namespace) -> No
 
     _print_table(
         "wall time / slowest model alone (physical limit 1.0; target <= 1.03 at N=128)",
-        ["N", *quorum_columns, "threads", "sequential", "server lag ms"],
+        ["N", *quorum_columns, "threads", "sequential", "quorum send spread ms", "server lag ms"],
         [
             [
                 str(row.n),
                 *(f"{row.wall(c) / alone:.3f}" for c in quorum_columns),
                 f"{row.wall('threads') / alone:.3f}",
                 sequential(row),
+                f"{row.send_spread_ms:.0f}",
                 f"{row.server_late_ms:.1f}",
             ]
             for row in rows
@@ -438,7 +452,9 @@ def _print_report(alone: float, rows: list[Row], args: argparse.Namespace) -> No
         "httpx floor = httpx.AsyncClient only reading the same streams; socket floor = a bare "
         "asyncio protocol reading them; threads = ThreadPoolExecutor(max_workers=N) of blocking "
         "httpx.Client calls parsing the SSE (one run); sequential = the same calls in a loop; "
-        "server lag = the latest any stream's last write came, vs its schedule."
+        "send spread = how long quorum took to get every request to the server (the slowest "
+        "model is the last in the list); server lag = the latest any stream's last write came, "
+        "vs its schedule."
     )
 
 

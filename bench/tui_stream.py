@@ -150,6 +150,7 @@ class Result:
     mode: str
     panes: int
     ratio: float
+    gave_up: bool
     fps: float
     key_p50: float
     key_p95: float
@@ -164,7 +165,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run_mode(mode: str, panes: int, seconds: float, rate: float) -> Result:
+async def run_mode(
+    mode: str, panes: int, seconds: float, rate: float, give_up: float = 4.0
+) -> Result:
     from textual import events
 
     from core.config import ModelSpec, Settings
@@ -181,8 +184,15 @@ async def run_mode(mode: str, panes: int, seconds: float, rate: float) -> Result
     server.start()
     _wait_port(port)
     specs = tuple(
-        ModelSpec(name=n, provider="openai", model=n, base_url=f"http://127.0.0.1:{port}/v1",
-                  api_key="bench-key", timeout_s=seconds * 10, idle_timeout_s=seconds * 10)
+        ModelSpec(
+            name=n,
+            provider="openai",
+            model=n,
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="bench-key",
+            timeout_s=seconds * 10,
+            idle_timeout_s=seconds * 10,
+        )
         for n in names
     )
     settings = Settings(path=Path(tempfile.gettempdir()) / "bench-config.toml", models=specs)
@@ -243,11 +253,12 @@ async def run_mode(mode: str, panes: int, seconds: float, rate: float) -> Result
                 typed += 1
                 presses.append((time.monotonic(), typed))
                 app.post_message(events.Key("x", "x"))
-            if time.monotonic() - sent_at > seconds * 10:
-                raise RuntimeError(f"{mode}: the app never showed every answer")
+            if time.monotonic() - sent_at > seconds * give_up:
+                state["done_at"] = time.monotonic()  # reported as "> give_up"
+                state["gave_up"] = True
         cpu = (time.process_time() - cpu0) / (state["done_at"] - sent_at)
         tick_task.cancel()
-    stream_end = max(ends.get(timeout=10) for _ in names)
+    stream_end = max(ends.get(timeout=seconds * give_up) for _ in names)
     server.terminate()
     server.join(5)
     done_at = state["done_at"]
@@ -256,6 +267,7 @@ async def run_mode(mode: str, panes: int, seconds: float, rate: float) -> Result
         mode,
         panes,
         (done_at - sent_at) / (stream_end - sent_at),
+        bool(state.get("gave_up")),
         len(window) / (done_at - sent_at),
         percentile(latencies, 0.5),
         percentile(latencies, 0.95),
@@ -306,7 +318,10 @@ def first_paint() -> tuple[float, str]:
     started = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-c", FIRST_PAINT, str(started)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     ).stdout.split()
     return float(out[0]), out[1]
@@ -318,23 +333,32 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--modes", nargs="+", default=["quorum", "baseline"])
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=4.0,
+        help="stop waiting after this many times the stream's duration",
+    )
     args = parser.parse_args()
-    results = []
+    print(f"{args.rate:g} tok/s per pane for {args.seconds:g} s; os.cpu_count()={os.cpu_count()}")
+    print("| mode | panes | show/stream | fps | key p50 ms | key p95 ms | stall p99 ms | cpu |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     for panes in args.panes:
         for mode in args.modes:
-            result = asyncio.run(run_mode(mode, panes, args.seconds, args.rate))
-            results.append(result)
-            print(f"  done: {mode} {panes} panes", file=sys.stderr)
-    paint = statistics.median(first_paint()[0] for _ in range(3))
-    heavy = first_paint()[1]
-    print(f"\n{args.rate:g} tok/s per pane for {args.seconds:g} s; os.cpu_count()={os.cpu_count()}")
-    print("| mode | panes | show/stream | fps | key p50 ms | key p95 ms | stall p99 ms | cpu |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in results:
-        print(f"| {r.mode} | {r.panes} | {r.ratio:.3f} | {r.fps:.1f} | {r.key_p50:.0f} | "
-              f"{r.key_p95:.0f} | {r.stall_p99:.0f} | {r.cpu:.2f} |")
-    print(f"\nlaunch → first paint (8 panes, fresh process, median of 3): {paint:.3f} s; "
-          f"heavy modules imported at start: {heavy}")
+            r = asyncio.run(run_mode(mode, panes, args.seconds, args.rate, args.give_up))
+            ratio = f"> {r.ratio:.1f} (gave up)" if r.gave_up else f"{r.ratio:.3f}"
+            print(
+                f"| {r.mode} | {r.panes} | {ratio} | {r.fps:.1f} | {r.key_p50:.0f} | "
+                f"{r.key_p95:.0f} | {r.stall_p99:.0f} | {r.cpu:.2f} |",
+                flush=True,
+            )
+    paints = [first_paint() for _ in range(3)]
+    paint = statistics.median(p[0] for p in paints)
+    heavy = paints[0][1]
+    print(
+        f"\nlaunch → first paint (8 panes, fresh process, median of 3): {paint:.3f} s; "
+        f"heavy modules imported at start: {heavy}"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import Collection, Mapping, Sequence
@@ -38,8 +39,15 @@ def run_ask(
     conversations: Mapping[str, Sequence[Message]] | None = None,
 ) -> int:
     run = partial(ask, history=history, conversations=conversations)
-    result = anyio.run(run, prompt, models, mode, sys.stdout, sys.stderr)
+    result = anyio.run(
+        run, prompt, models, mode, sys.stdout, sys.stderr, backend_options=_loop_options()
+    )
     return 0 if result.any_ok else 1
+
+
+def _loop_options() -> dict[str, bool]:
+    """uvloop where it is installed: 10-25 % less CPU per streamed token (bench/fanout.py)."""
+    return {"use_uvloop": importlib.util.find_spec("uvloop") is not None}
 
 
 async def ask(

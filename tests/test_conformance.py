@@ -11,16 +11,17 @@ Where Quorum deliberately differs from an SDK, the difference is spelled out her
 
 * Completeness. The SDKs end quietly when a stream stops early; Quorum must tell the user the
   answer is cut off. A stream counts as complete when the oracle saw the protocol's end:
-  OpenAI - a finish reason for choice 0 and the ``data: [DONE]`` marker (the SDK swallows
-  ``[DONE]``, so its presence is checked in the served bytes); Anthropic - ``message_stop``;
+  OpenAI - the ``data: [DONE]`` marker (the SDK swallows ``[DONE]``, so its presence is
+  checked in the served bytes; a missing finish reason alone is not truncation, as some routers
+  end tool-call turns without one); Anthropic - ``message_stop``;
   Gemini - a ``finishReason`` (Gemini has no end marker); Ollama - the ``"done": true`` line.
   An incomplete stream must fail as ``truncated`` with exactly the partial text the SDK read.
 * Blocked Gemini prompts. google-genai yields a chunk with ``prompt_feedback.block_reason`` and
   no candidates without raising; Quorum reports the model as failed (the user gets no answer).
 * An unterminated last event. Some SDK fixture files were saved without the blank line after
-  their last event. openai and anthropic discard such an event (as the SSE spec says); Quorum,
-  like google-genai, reads it when it is whole. Their oracle reads the bytes with the blank
-  line restored; Quorum reads them verbatim.
+  their last event (a real server always sends it). The SSE spec, httpx-sse and the openai and
+  anthropic SDKs discard such an event, so both sides are served the bytes with the blank line
+  restored.
 * Refusals. OpenAI streams a refusal in ``delta.refusal`` with ``content`` null; Quorum shows
   it as the answer's text (else the user sees an empty answer), so the oracle's text is content
   plus refusal deltas.
@@ -144,8 +145,14 @@ def _serve(server: LoopbackServer, reply: Reply) -> str:
     return model
 
 
+def _served_body(rec: Recording) -> bytes:
+    if rec.protocol in ("openai", "anthropic", "gemini") and not rec.is_http_error:
+        return _terminated(rec.body)
+    return rec.body
+
+
 def _reply(rec: Recording, chunk_size: int | None) -> Reply:
-    body = rec.body
+    body = _served_body(rec)
     if chunk_size is not None and chunk_size < 64 and len(body) > SMALL_CHUNK_SPAN:
         # tiny chunks cost one HTTP chunk each: cut the head finely, send the rest whole
         head = raw_reply(body[:SMALL_CHUNK_SPAN], chunk_size=chunk_size).parts
@@ -210,7 +217,6 @@ async def oracle_openai(server: LoopbackServer, reply: Reply, body: bytes) -> Ou
 
     acc = _Acc()
     error: tuple[str, int | None] | None = None
-    saw_finish = False
     client = openai.AsyncOpenAI(
         base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0, timeout=RUN_LIMIT_S
     )
@@ -241,7 +247,6 @@ async def oracle_openai(server: LoopbackServer, reply: Reply, body: bytes) -> Ou
                     acc.reasoning.append(reasoning)
                 if choice.finish_reason:
                     acc.finish = choice.finish_reason
-                    saw_finish = True
             usage: Any = chunk.usage or ((chunk.model_extra or {}).get("x_groq") or {}).get("usage")
             if usage is not None:
                 usage = usage if isinstance(usage, dict) else usage.model_dump()
@@ -254,7 +259,7 @@ async def oracle_openai(server: LoopbackServer, reply: Reply, body: bytes) -> Ou
         error = (exc.message, None)
     finally:
         await client.close()
-    acc.complete = saw_finish and b"data: [DONE]" in body
+    acc.complete = b"data: [DONE]" in body
     return acc.outcome(error)
 
 
@@ -366,10 +371,7 @@ async def oracle_ollama(server: LoopbackServer, reply: Reply) -> Outcome:
 
 
 async def run_oracle(server: LoopbackServer, rec: Recording) -> Outcome:
-    body = rec.body
-    if rec.protocol in ("openai", "anthropic") and not rec.is_http_error:
-        body = _terminated(body)
-    reply = raw_reply(body, content_type=rec.content_type, status=rec.status)
+    reply = raw_reply(_served_body(rec), content_type=rec.content_type, status=rec.status)
     with anyio.fail_after(RUN_LIMIT_S + 5):
         if rec.protocol == "openai":
             return await oracle_openai(server, reply, rec.body)
@@ -466,7 +468,7 @@ async def test_cr_and_lf_of_one_line_end_in_different_network_chunks(
     # a network chunk: reading that LF as a blank line would cut the event in two.
     first, second = _openai_chunk({"content": "joined"}).split(" ", 1)  # at a JSON space
     finish = _openai_chunk({}, "stop")
-    lines = [f"data: {first}", f"data: {second}", "", f"data: {finish}", "", "data: [DONE]", ""]
+    lines = [f"data: {first}", f"data: {second}", "", f"data: {finish}", "", "data: [DONE]", "", ""]
     body = "\r\n".join(lines).encode()
     pieces = body.split(b"\r")
     parts = [(0.0, piece + b"\r") for piece in pieces[:-1]] + [(0.0, pieces[-1])]

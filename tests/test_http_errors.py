@@ -421,6 +421,18 @@ async def test_missing_key_fails_that_model_only_and_names_the_variable(
     assert "sk-from-the-environment-42" not in repr(run.events)
 
 
+async def test_an_empty_key_variable_declares_a_keyless_openai_compatible_server(
+    loopback: LoopbackServer, spec: Spec
+) -> None:
+    loopback.script("vllm", openai_stream(["no key needed"]))
+
+    run = await run_fanout([spec("openai", "vllm", api_key=None, api_key_env="")])
+
+    assert run.result.responses["vllm"].text == "no key needed"
+    (request,) = loopback.requests_for("vllm")
+    assert "authorization" not in request.headers
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
 async def test_key_echoed_back_in_an_error_is_redacted(
     provider: str, loopback: LoopbackServer, spec: Spec
@@ -481,3 +493,34 @@ async def test_connection_closed_before_any_answer_fails_as_connect(
     assert isinstance(failed, Failed)
     assert failed.kind is FailureKind.CONNECT
     assert f"127.0.0.1:{loopback.port}" in failed.message
+
+
+# --- framing failures ----------------------------------------------------------------------
+async def test_a_json_body_where_an_event_stream_was_expected_is_named(
+    loopback: LoopbackServer, spec: Spec
+) -> None:
+    loopback.script(
+        "plain", Reply(parts=[(0.0, b'{"choices": []}')], content_type="application/json")
+    )
+
+    run = await run_fanout([spec("openai", "plain")])
+
+    failed = run.terminal("plain")
+    assert isinstance(failed, Failed)
+    assert failed.kind is FailureKind.PROTOCOL
+    assert "text/event-stream" in failed.message and "application/json" in failed.message
+
+
+async def test_a_stream_cut_inside_a_frame_is_truncated_with_the_text_so_far(
+    loopback: LoopbackServer, spec: Spec
+) -> None:
+    whole = openai_stream(["kept", " text"], finish="", usage=None, done=False)
+    cut = (0.0, b'data: {"choices": [{"index": 0, "delta": {"content": "lo')
+    loopback.script("cut", Reply(parts=[*whole.parts, cut]))
+
+    run = await run_fanout([spec("openai", "cut")])
+
+    failed = run.terminal("cut")
+    assert isinstance(failed, Failed)
+    assert failed.kind is FailureKind.TRUNCATED
+    assert run.result.responses["cut"].text == "kept text"

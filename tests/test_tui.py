@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from core.config import Settings, load_settings
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, error_reply, openai_stream
-from tui.app import QuorumApp, grid_shape
+from tui.app import PaneGrid, QuorumApp, grid_shape
 from tui.screens.history import HistoryScreen, render_record
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea
@@ -268,6 +268,9 @@ async def test_palette_disables_and_enables_a_model(
         assert loopback.requests_for("b") == []
         await run_command(pilot, "Enable model: b")
         await until(pilot, lambda: [p.model_name for p in app.query(ModelPane)] == ["a", "b"])
+        await run_command(pilot, "Retrieval: turn on")
+        assert app.retrieval
+        assert any("placeholder" in str(n.message) for n in app._notifications)
 
 
 async def run_command(pilot: Pilot[Any], command: str) -> None:
@@ -368,3 +371,27 @@ async def test_history_screen_shows_past_answers_and_reruns(
 )
 def test_grid_shape(count: int, width: int, height: int, expected: tuple[int, int]) -> None:
     assert grid_shape(count, width, height) == expected
+
+
+async def test_many_models_scroll_and_long_answers_follow_the_end(
+    loopback: LoopbackServer, write_config: ConfigWriter
+) -> None:
+    names = [f"m{i:02d}" for i in range(16)]
+    lines = [f"line {i}\n\n" for i in range(60)] + ["THE END"]
+    for name in names:
+        loopback.script(name, openai_stream(lines))
+    app = QuorumApp(settings_for(write_config, loopback, names))
+    async with app.run_test(size=(100, 30)) as pilot:
+        grid = app.query_one(PaneGrid)
+        await until(pilot, lambda: grid.max_scroll_y > 0)  # 16 panes do not fit: it scrolls
+        await ask(pilot, "count")
+        await until(pilot, lambda: all_done(app))
+        await pilot.pause()
+        last = pane(app, "m15")
+        assert "THE END" in last.body.plain_lines()[-1]
+        assert last.body.lines_below == 0  # the pane followed the stream to its end
+        last.focus()
+        await pilot.pause()
+        assert grid.scroll_y > 0  # focusing a pane below the fold scrolls it into view
+        await pilot.press("home")
+        assert last.body.lines_below > 0

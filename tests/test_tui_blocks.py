@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from core.events import Failed, FailureKind, Finished, FirstToken, ModelStats, Retrying, Started
+from core.events import (
+    Failed,
+    FailureKind,
+    Finished,
+    FirstToken,
+    Loading,
+    ModelStats,
+    Retrying,
+    Started,
+)
 from tui.blocks import BlockSplitter
 from tui.pane_state import PaneState, header_text, notice_text
 from tui.widgets.prompt import QueryHistory
@@ -69,6 +78,16 @@ def test_query_history_walk_keeps_the_draft() -> None:
     assert history.newer() is None
     history.add("brand new")
     assert history.search("NEW") == ["brand new", "newest"]
+
+
+def test_local_model_shows_loading_until_its_first_token() -> None:
+    state = PaneState("local", "local")
+    state.reset("q")
+    state.apply(Loading("local"))
+    state.apply(Started("local", "local", 1))
+    assert state.state_label() == "loading"
+    state.apply(FirstToken("local", 1500.0))
+    assert state.state_label() == "streaming"
 
 
 def test_pane_state_labels_and_messages() -> None:

@@ -1,13 +1,16 @@
 """The Quorum terminal app: one prompt, one pane per model, every answer streaming live.
 
 The engine's one event stream is consumed in a worker; each event is folded into its pane's
-state at once, and a single frame tick (``FRAME_S``) draws whatever changed since the last one,
+state at once, and a frame tick draws whatever changed since a pane was last drawn; each pane is
+drawn every ``FRAME_S``, and with many panes the ticks are staggered (a few panes per tick) so
+that no single frame — and no key press waiting behind it — pays for every pane at once.
 so 16 models at 100 tokens/s cost one cheap repaint per pane per frame, never one per token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import shutil
 from collections.abc import Iterable, Sequence
@@ -38,8 +41,11 @@ if TYPE_CHECKING:  # the engine pulls in httpx: imported after the first paint
 
     from core.engine import FanOut
     from core.providers import ProviderSet
+    from core.providers.base import Message
 
 FRAME_S = 1 / 15
+PANES_PER_TICK = 4
+GC_FREEZE_S = 1.0
 MIN_PANE_WIDTH = 40
 MIN_PANE_HEIGHT = 8
 
@@ -93,6 +99,7 @@ class QuorumApp(App[int]):
         self.retrieval = False
         self.show_figures = show_figures
         self.panes: dict[str, ModelPane] = {}
+        self.summary = SummaryPanel()
         self._runs: dict[str, FanOut] = {}
         # The store is opened just after the first paint, or sooner when first needed.
         self._history: History | None = history
@@ -130,7 +137,7 @@ class QuorumApp(App[int]):
             for spec in self.active_models():
                 pane = self._new_pane(spec)
                 yield pane
-        yield SummaryPanel()
+        yield self.summary
         yield SourcesStrip()
         yield PromptArea(self.queries, id="prompt")
         yield Footer()
@@ -147,7 +154,9 @@ class QuorumApp(App[int]):
             self.notify(self._theme_note, severity="warning")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._after_first_paint)
-        self._ticker = self.set_interval(FRAME_S, self.tick, pause=True)
+        self._ticks = 0
+        self._groups = 1
+        self._ticker = self.set_interval(FRAME_S, self._frame, pause=True)
         if not self.active_models():
             self.notify(
                 f"No enabled models: enable one with Ctrl+P, or edit {self.settings.path}",
@@ -155,7 +164,7 @@ class QuorumApp(App[int]):
                 timeout=10,
             )
         self.query_one(PromptArea).focus()
-        self.query_one(SummaryPanel).show([])
+        self.summary.show([])
 
     async def on_unmount(self) -> None:
         for fanout in set(self._runs.values()):
@@ -230,10 +239,10 @@ class QuorumApp(App[int]):
         recorder = self._recorder(query, models)
         for spec in models:
             self._runs[spec.name] = fanout
-        self._ticker.resume()
+        self._start_ticker()
         self.run_worker(self._consume(fanout, recorder), group="fanout", exit_on_error=False)
 
-    def _conversation(self, model: str) -> list:  # type: ignore[type-arg]
+    def _conversation(self, model: str) -> list[Message]:
         try:
             return self.history.conversation(model, self.settings.history_turns)
         except Exception:
@@ -269,6 +278,7 @@ class QuorumApp(App[int]):
             await self.tick()
             if not self._runs:
                 self._ticker.pause()
+                gc.unfreeze()
 
     def apply_event(self, event: Event) -> None:
         """Fold one engine event into its pane (drawn at the next frame tick)."""
@@ -278,13 +288,32 @@ class QuorumApp(App[int]):
         if pane is not None:
             pane.apply(event)
 
-    async def tick(self) -> None:
+    def _start_ticker(self) -> None:
+        groups = max(1, math.ceil(len(self.panes) / PANES_PER_TICK))
+        if groups != self._groups:
+            self._ticker.stop()
+            self._groups = groups
+            self._ticker = self.set_interval(FRAME_S / groups, self._frame)
+        else:
+            self._ticker.resume()
+
+    async def _frame(self) -> None:
+        self._ticks += 1
+        if self._ticks % round(GC_FREEZE_S * self._groups / FRAME_S) == 0:
+            # A full collection walks every rendered line and stalls the loop for 100+ ms;
+            # while answers stream, what is already drawn is exempted from it (objects that
+            # die are still freed by reference counting) and handed back when the run ends.
+            gc.freeze()
+        group = self._ticks % self._groups
+        await self.tick(list(self.panes.values())[group :: self._groups])
+
+    async def tick(self, panes: Sequence[ModelPane] | None = None) -> None:
         """Draw one frame's worth of changes, yielding between panes so that a key press
         never waits for every pane's rendering."""
-        for pane in list(self.panes.values()):
+        for pane in list(self.panes.values()) if panes is None else panes:
             pane.flush()
             await asyncio.sleep(0)
-        self.query_one(SummaryPanel).show([p.state for p in self.panes.values()])
+        self.summary.show([p.state for p in self.panes.values()])
 
     def _sync_panes(self) -> None:
         """Make the grid match the enabled models (after the palette changed them)."""
@@ -384,7 +413,7 @@ class QuorumApp(App[int]):
             pane.start("")
             pane.state.state = "idle"
             pane.flush()
-        self.query_one(SummaryPanel).show([])
+        self.summary.show([])
         self.notify("New session: models start without earlier context.", timeout=3)
 
     def toggle_model(self, name: str) -> None:

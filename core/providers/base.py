@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from core.config import ModelSpec
 from core.errors import ProviderError, error_from_response, redact
@@ -171,81 +172,18 @@ class HttpProvider(ABC):
 
 
 async def sse_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:
-    """(event, data) pairs. Lines end only at CR, LF or CRLF (never U+2028); comments dropped."""
-    parser = SSEParser()
-    async for text in response.aiter_text():
-        for frame in parser.feed(text):
-            yield frame
-    for frame in parser.close():
-        yield frame
-
-
-class SSEParser:
-    """The WHATWG event-stream rules (as httpx-sse applies them), fed text as it arrives.
-
-    One pass over each piece of text, with a fast path for ``data:`` lines: this runs once per
-    streamed token. A dispatched event with no ``event:`` field is named ``"message"``.
-    """
-
-    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry")
-
-    def __init__(self) -> None:
-        self._pending = ""  # the unfinished last line; may end with a CR whose LF is still due
-        self._event = ""
-        self._data: list[str] = []
-        self._last_id = ""  # per the spec it outlives its event, and makes blank lines dispatch
-        self._retry: int | None = None
-
-    def feed(self, text: str) -> list[tuple[str, str]]:
-        if self._pending:
-            text = self._pending + text
-        held = "\r" if text.endswith("\r") else ""
-        if held:
-            text = text[:-1]
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
-        lines = text.split("\n")
-        self._pending = lines.pop() + held
-        frames = []
-        for line in lines:
-            frame = self._line(line)
-            if frame is not None:
-                frames.append(frame)
-        return frames
-
-    def close(self) -> list[tuple[str, str]]:
-        """The frames still due at the end of the stream (an unterminated last event counts)."""
-        last = self._pending.removesuffix("\r")
-        lines = [last, ""] if self._pending else [""]
-        self._pending = ""
-        return [frame for frame in map(self._line, lines) if frame is not None]
-
-    def _line(self, line: str) -> tuple[str, str] | None:
-        if line.startswith("data:"):
-            self._data.append(line[6:] if line.startswith(" ", 5) else line[5:])
-            return None
-        if not line:
-            if not (self._data or self._event or self._last_id or self._retry is not None):
-                return None
-            frame = (self._event or "message", "\n".join(self._data))
-            self._event, self._data, self._retry = "", [], None
-            return frame
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            if "\0" not in value:
-                self._last_id = value
-        elif name == "retry":
-            with suppress(ValueError):
-                self._retry = int(value)
-        return None
+    """(event, data) pairs, decoded by httpx-sse (>= 0.4.2: lines end only at CR, LF or CRLF,
+    never at U+2028; comments dropped; an unterminated last event is discarded, per the spec)."""
+    source = EventSource(response)
+    try:
+        async for sse in source.aiter_sse():
+            yield sse.event, sse.data
+    except SSEError:
+        content_type = response.headers.get("content-type", "(none)")
+        raise ProviderError(
+            FailureKind.PROTOCOL,
+            f"expected an event stream (text/event-stream) but the server sent {content_type}",
+        ) from None
 
 
 async def ndjson_frames(response: httpx.Response) -> AsyncIterator[tuple[str, str]]:

@@ -62,7 +62,9 @@ class OpenAIDecoder(FrameDecoder):
         if not data:  # an id/retry-only event: nothing to decode (WHATWG: not dispatched)
             return False
         if data.startswith("[DONE]"):
-            self.complete = self.finish_reason is not None
+            # [DONE] is the protocol's end marker. Some routers end tool-call turns without a
+            # finish reason, so its absence alone does not make the answer truncated.
+            self.complete = True
             return True
         chunk = parse_json(data)
         if not isinstance(chunk, dict):

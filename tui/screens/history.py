@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
-from rich.markdown import Markdown
 from rich.rule import Rule
 from rich.text import Text
 from textual import on
@@ -17,6 +16,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.history_bridge import History, QueryRecord
+from tui.markdown import FastMarkdown
 
 
 def render_record(record: QueryRecord) -> RenderableType:
@@ -26,7 +26,7 @@ def render_record(record: QueryRecord) -> RenderableType:
         if answer.error:
             parts.append(Text(answer.error, style="red"))
         else:
-            parts.append(Markdown(answer.text, hyperlinks=False))
+            parts.append(FastMarkdown(answer.text))
     return Group(*parts)
 
 

@@ -8,7 +8,6 @@ never asks the screen for a layout pass — a pane's size is fixed by the grid.
 from __future__ import annotations
 
 from rich.console import RenderableType
-from rich.markdown import Markdown as RichMarkdown
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -17,6 +16,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.blocks import Block
+from tui.markdown import FastMarkdown
 
 
 class StreamView(Widget):
@@ -90,7 +90,7 @@ class StreamView(Widget):
 
     def _markdown(self, text: str) -> RenderableType:
         dark = self.app.current_theme.dark if self.is_attached else True
-        return RichMarkdown(text, code_theme="monokai" if dark else "friendly", hyperlinks=False)
+        return FastMarkdown(text, code_theme="monokai" if dark else "friendly")
 
     def _lines(self, renderable: RenderableType, width: int) -> list[Strip]:
         console = self.app.console
