@@ -15,6 +15,7 @@ from core.providers.base import (
     HttpRequest,
     Message,
     parse_json,
+    present,
 )
 
 API_VERSION = "2023-06-01"
@@ -32,9 +33,8 @@ class AnthropicProvider(HttpProvider):
             "max_tokens": spec.max_tokens or DEFAULT_MAX_TOKENS,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
+            **present(system=spec.system, temperature=spec.temperature, top_p=spec.top_p),
         }
-        optional = {"system": spec.system, "temperature": spec.temperature, "top_p": spec.top_p}
-        body.update({k: v for k, v in optional.items() if v is not None})
         body.update(spec.extra_body)
         headers = {"anthropic-version": API_VERSION, "Accept": "text/event-stream"}
         if api_key:

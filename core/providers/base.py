@@ -66,6 +66,18 @@ class FrameDecoder(ABC):
         return "the stream ended before the response was complete"
 
 
+def chat_messages(spec: ModelSpec, messages: Sequence[Message]) -> list[dict[str, str]]:
+    """OpenAI-style messages (also Ollama's and llama.cpp's): the system prompt, then the turns."""
+    wire = [{"role": "system", "content": spec.system}] if spec.system else []
+    wire.extend({"role": m.role, "content": m.content} for m in messages)
+    return wire
+
+
+def present(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that are set: optional request fields are omitted, not sent null."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     url: str

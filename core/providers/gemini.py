@@ -15,6 +15,7 @@ from core.providers.base import (
     HttpRequest,
     Message,
     parse_json,
+    present,
 )
 
 
@@ -36,13 +37,12 @@ class GeminiProvider(HttpProvider):
         }
         if spec.system:
             body["systemInstruction"] = {"parts": [{"text": spec.system}]}
-        generation = {
-            "temperature": spec.temperature,
-            "maxOutputTokens": spec.max_tokens,
-            "topP": spec.top_p,
-            "seed": spec.seed,
-        }
-        generation = {k: v for k, v in generation.items() if v is not None}
+        generation = present(
+            temperature=spec.temperature,
+            maxOutputTokens=spec.max_tokens,
+            topP=spec.top_p,
+            seed=spec.seed,
+        )
         if generation:
             body["generationConfig"] = generation
         body.update(spec.extra_body)

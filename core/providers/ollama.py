@@ -14,7 +14,9 @@ from core.providers.base import (
     HttpProvider,
     HttpRequest,
     Message,
+    chat_messages,
     parse_json,
+    present,
 )
 
 
@@ -26,18 +28,17 @@ class OllamaProvider(HttpProvider):
     def build_request(
         self, spec: ModelSpec, messages: Sequence[Message], api_key: str | None
     ) -> HttpRequest:
-        wire: list[dict[str, str]] = []
-        if spec.system:
-            wire.append({"role": "system", "content": spec.system})
-        wire.extend({"role": m.role, "content": m.content} for m in messages)
-        options = {
-            "temperature": spec.temperature,
-            "num_predict": spec.max_tokens,
-            "top_p": spec.top_p,
-            "seed": spec.seed,
+        body: dict[str, Any] = {
+            "model": spec.model,
+            "messages": chat_messages(spec, messages),
+            "stream": True,
         }
-        body: dict[str, Any] = {"model": spec.model, "messages": wire, "stream": True}
-        options = {k: v for k, v in options.items() if v is not None}
+        options = present(
+            temperature=spec.temperature,
+            num_predict=spec.max_tokens,
+            top_p=spec.top_p,
+            seed=spec.seed,
+        )
         if options:
             body["options"] = options
         body.update(spec.extra_body)

@@ -15,7 +15,9 @@ from core.providers.base import (
     HttpProvider,
     HttpRequest,
     Message,
+    chat_messages,
     parse_json,
+    present,
 )
 
 
@@ -25,23 +27,18 @@ class OpenAIProvider(HttpProvider):
     def build_request(
         self, spec: ModelSpec, messages: Sequence[Message], api_key: str | None
     ) -> HttpRequest:
-        wire: list[dict[str, str]] = []
-        if spec.system:
-            wire.append({"role": "system", "content": spec.system})
-        wire.extend({"role": m.role, "content": m.content} for m in messages)
         body: dict[str, Any] = {
             "model": spec.model,
-            "messages": wire,
+            "messages": chat_messages(spec, messages),
             "stream": True,
             "stream_options": {"include_usage": True},
+            **present(
+                temperature=spec.temperature,
+                max_tokens=spec.max_tokens,
+                top_p=spec.top_p,
+                seed=spec.seed,
+            ),
         }
-        optional = {
-            "temperature": spec.temperature,
-            "max_tokens": spec.max_tokens,
-            "top_p": spec.top_p,
-            "seed": spec.seed,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
         body.update(spec.extra_body)
         headers = {"Accept": "text/event-stream"}
         if api_key:
