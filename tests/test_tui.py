@@ -179,6 +179,22 @@ async def test_pane_keys_cancel_retry_copy_and_maximize(
         assert app.screen.maximized is None
 
 
+async def test_retrying_a_finished_answer_resends_the_first_tries_context(
+    loopback: LoopbackServer, write_config: ConfigWriter
+) -> None:
+    loopback.script("a", [openai_stream(["first"]), openai_stream(["again"])])
+    app = QuorumApp(settings_for(write_config, loopback, ["a"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "only question")
+        await until(pilot, lambda: all_done(app))
+        pane(app, "a").focus()
+        await pilot.press("r")
+        await until(pilot, lambda: all_done(app) and pane(app, "a").state.text == "again")
+        first, retried = loopback.requests_for("a")
+        # the retry must not see its own earlier answer as conversation history
+        assert retried.json["messages"] == first.json["messages"]
+
+
 async def test_tab_moves_between_panes(
     loopback: LoopbackServer, write_config: ConfigWriter
 ) -> None:

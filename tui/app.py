@@ -101,6 +101,7 @@ class QuorumApp(App[int]):
         self.panes: dict[str, ModelPane] = {}
         self.summary = SummaryPanel()
         self._runs: dict[str, FanOut] = {}
+        self._turn_context: dict[str, list[Message]] = {}
         # The store is opened just after the first paint, or sooner when first needed.
         self._history: History | None = history
         self.queries = QueryHistory(loader=self._load_queries)
@@ -178,7 +179,11 @@ class QuorumApp(App[int]):
 
     def _after_first_paint(self) -> None:
         self.queries.search("")  # opens the history store and reads past queries
-        self._ensure_providers()
+        providers = self._ensure_providers()
+        local = [m for m in self.active_models() if m.provider == "local"]
+        if local:  # load in-process models now, so the first question does not wait for them
+            preload = providers.get("local").preload  # type: ignore[attr-defined]
+            self.run_worker(preload(local), group="preload", exit_on_error=False)
 
     def _ensure_providers(self) -> ProviderSet:
         """One HTTP client and provider set for the app's life (closed on exit)."""
@@ -226,13 +231,15 @@ class QuorumApp(App[int]):
             return
         self.queries.add(query)
         self.query_one(PromptArea).set_query("")
+        # Kept for retries: a retried model gets the context its first try had, not its answer.
+        self._turn_context = {m.name: self._conversation(m.name) for m in models}
         self._start(models, query)
 
     def _start(self, models: Sequence[ModelSpec], query: str) -> None:
         from core.engine import FanOut
 
         providers = self._ensure_providers()
-        conversations = {m.name: self._conversation(m.name) for m in models}
+        conversations = {m.name: self._turn_context.get(m.name, []) for m in models}
         for spec in models:
             self.panes[spec.name].start(query)
         fanout = FanOut(models, providers, query, conversations=conversations)

@@ -68,10 +68,8 @@ def open_history(enabled: bool = True) -> tuple[History, str | None]:
     """The persistent store if possible, else memory; the second value explains a fallback."""
     if not enabled:
         return MemoryHistory(), None
-    try:
-        from tui.history_store import StoreHistory
-    except ImportError:
-        return MemoryHistory(), "history is kept in memory only (core.history is not installed)"
+    from tui.history_store import StoreHistory
+
     try:
         return StoreHistory.open(), None
     except Exception as exc:  # a broken history file must not stop the app

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core import paths
 from core.config import ModelSpec
+from core.export import export_session
 from core.history import HistoryStore, HistoryWriter, SessionRecord
 from core.providers.base import Message
 from tui.history_bridge import (
@@ -15,7 +16,6 @@ from tui.history_bridge import (
     QueryRecord,
     Recorder,
     SessionInfo,
-    render_markdown,
 )
 
 
@@ -24,7 +24,13 @@ class StoreHistory:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
-        self.session_id = store.new_session()
+        self._session_id: str | None = None  # created with the first question, not at start
+
+    @property
+    def session_id(self) -> str:
+        if self._session_id is None:
+            self._session_id = self.store.new_session()
+        return self._session_id
 
     @classmethod
     def open(cls) -> StoreHistory:
@@ -37,7 +43,7 @@ class StoreHistory:
         return HistoryWriter(self.store, self.session_id, query, models)
 
     def new_session(self) -> None:
-        self.session_id = self.store.new_session()
+        self._session_id = None
 
     def sessions(self, search: str = "") -> list[SessionInfo]:
         if search.strip():
@@ -68,20 +74,19 @@ class StoreHistory:
         ]
 
     def conversation(self, model: str, max_turns: int) -> list[Message]:
-        return self.store.conversation(self.session_id, model, max_turns)
+        if self._session_id is None:
+            return []
+        return self.store.conversation(self._session_id, model, max_turns)
 
     def export(self, fmt: ExportFormat = "md") -> Path:
-        record: SessionRecord = self.store.load_session(self.session_id)
+        if self._session_id is None:
+            raise ValueError("this session has no answers to export yet")
+        record: SessionRecord = self.store.load_session(self._session_id)
         if not record.turns:
             raise ValueError("this session has no answers to export yet")
         target = paths.data_dir() / "exports"
         target.mkdir(parents=True, exist_ok=True)
         path = target / f"session-{record.id[:8]}.{fmt}"
-        try:
-            from core.export import export_session
-        except ImportError:
-            path.write_text(render_markdown(self.session_queries(record.id)), encoding="utf-8")
-            return path
         content = export_session(record, fmt)
         path.write_text(content if isinstance(content, str) else str(content), encoding="utf-8")
         return path
