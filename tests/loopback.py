@@ -238,8 +238,11 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
 
 
 # --- reply builders, one per wire format ----------------------------------------------------
-def paced(frames: Sequence[bytes], first_delay: float = 0.0, interval: float = 0.0,
-          ) -> list[tuple[float, bytes]]:
+def paced(
+    frames: Sequence[bytes],
+    first_delay: float = 0.0,
+    interval: float = 0.0,
+) -> list[tuple[float, bytes]]:
     return [(first_delay if i == 0 else interval, f) for i, f in enumerate(frames)]
 
 
@@ -249,123 +252,278 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return f"{prefix}data: {payload}\n\n".encode()
 
 
-def openai_stream(tokens: Sequence[str], *, first_delay: float = 0.0, interval: float = 0.0,
-                  finish: str = "stop", usage: tuple[int, int | None] | None = (5, None),
-                  reasoning: Sequence[str] = (), done: bool = True, drop: bool = False,
-                  headers: dict[str, str] | None = None) -> Reply:
+def openai_stream(
+    tokens: Sequence[str],
+    *,
+    first_delay: float = 0.0,
+    interval: float = 0.0,
+    finish: str = "stop",
+    usage: tuple[int, int | None] | None = (5, None),
+    reasoning: Sequence[str] = (),
+    done: bool = True,
+    drop: bool = False,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-    frames = [sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                         "finish_reason": None}]})]
-    frames += [sse({**base, "choices": [{"index": 0, "delta": {"reasoning_content": r},
-                                          "finish_reason": None}]}) for r in reasoning]
-    frames += [sse({**base, "choices": [{"index": 0, "delta": {"content": t},
-                                          "finish_reason": None}]}) for t in tokens]
+    frames = [
+        sse(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
+    ]
+    frames += [
+        sse(
+            {
+                **base,
+                "choices": [{"index": 0, "delta": {"reasoning_content": r}, "finish_reason": None}],
+            }
+        )
+        for r in reasoning
+    ]
+    frames += [
+        sse({**base, "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]})
+        for t in tokens
+    ]
     if finish:
-        frames.append(sse({**base, "choices": [{"index": 0, "delta": {},
-                                                 "finish_reason": finish}]}))
+        frames.append(
+            sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        )
     if usage is not None:
         tokens_in, tokens_out = usage
-        frames.append(sse({**base, "choices": [], "usage": {
-            "prompt_tokens": tokens_in, "completion_tokens": tokens_out or len(tokens),
-            "total_tokens": tokens_in + (tokens_out or len(tokens))}}))
+        frames.append(
+            sse(
+                {
+                    **base,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": tokens_in,
+                        "completion_tokens": tokens_out or len(tokens),
+                        "total_tokens": tokens_in + (tokens_out or len(tokens)),
+                    },
+                }
+            )
+        )
     if done:
         frames.append(b"data: [DONE]\n\n")
     parts = paced(frames[:1], first_delay) + paced(frames[1:], interval, interval)
     return Reply(parts=parts, drop=drop, headers=headers or {})
 
 
-def anthropic_stream(tokens: Sequence[str], *, first_delay: float = 0.0, interval: float = 0.0,
-                     thinking: Sequence[str] = (), stop: bool = True, drop: bool = False,
-                     error: dict[str, Any] | None = None) -> Reply:
-    frames = [sse({"type": "message_start", "message": {
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": [],
-        "stop_reason": None, "usage": {"input_tokens": 7, "output_tokens": 1}}},
-        "message_start")]
+def anthropic_stream(
+    tokens: Sequence[str],
+    *,
+    first_delay: float = 0.0,
+    interval: float = 0.0,
+    thinking: Sequence[str] = (),
+    stop: bool = True,
+    drop: bool = False,
+    error: dict[str, Any] | None = None,
+) -> Reply:
+    frames = [
+        sse(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "m",
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {"input_tokens": 7, "output_tokens": 1},
+                },
+            },
+            "message_start",
+        )
+    ]
     index = 0
     if thinking:
-        frames.append(sse({"type": "content_block_start", "index": 0,
-                           "content_block": {"type": "thinking", "thinking": ""}},
-                          "content_block_start"))
-        frames += [sse({"type": "content_block_delta", "index": 0,
-                        "delta": {"type": "thinking_delta", "thinking": t}}, "content_block_delta")
-                   for t in thinking]
+        frames.append(
+            sse(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "thinking", "thinking": ""},
+                },
+                "content_block_start",
+            )
+        )
+        frames += [
+            sse(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "thinking_delta", "thinking": t},
+                },
+                "content_block_delta",
+            )
+            for t in thinking
+        ]
         frames.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
         index = 1
-    frames.append(sse({"type": "content_block_start", "index": index,
-                       "content_block": {"type": "text", "text": ""}}, "content_block_start"))
+    frames.append(
+        sse(
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "text", "text": ""},
+            },
+            "content_block_start",
+        )
+    )
     frames.append(sse({"type": "ping"}, "ping"))
-    frames += [sse({"type": "content_block_delta", "index": index,
-                    "delta": {"type": "text_delta", "text": t}}, "content_block_delta")
-               for t in tokens]
+    frames += [
+        sse(
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "text_delta", "text": t},
+            },
+            "content_block_delta",
+        )
+        for t in tokens
+    ]
     if error is not None:
         frames.append(sse(error, "error"))
         return Reply(parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval))
     frames.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
-    frames.append(sse({"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                           "stop_sequence": None},
-                       "usage": {"output_tokens": len(tokens)}}, "message_delta"))
+    frames.append(
+        sse(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(tokens)},
+            },
+            "message_delta",
+        )
+    )
     if stop:
         frames.append(sse({"type": "message_stop"}, "message_stop"))
-    return Reply(parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval),
-                 drop=drop)
+    return Reply(
+        parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval), drop=drop
+    )
 
 
-def gemini_stream(tokens: Sequence[str], *, first_delay: float = 0.0, interval: float = 0.0,
-                  thoughts: Sequence[str] = (), finish: bool = True, drop: bool = False) -> Reply:
+def gemini_stream(
+    tokens: Sequence[str],
+    *,
+    first_delay: float = 0.0,
+    interval: float = 0.0,
+    thoughts: Sequence[str] = (),
+    finish: bool = True,
+    drop: bool = False,
+) -> Reply:
     def frame(parts: list[dict[str, Any]], done: bool, count: int) -> bytes:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if done:
             candidate["finishReason"] = "STOP"
-        body = {"candidates": [candidate], "usageMetadata": {
-            "promptTokenCount": 4, "candidatesTokenCount": count, "totalTokenCount": 4 + count},
-            "modelVersion": "m"}
+        body = {
+            "candidates": [candidate],
+            "usageMetadata": {
+                "promptTokenCount": 4,
+                "candidatesTokenCount": count,
+                "totalTokenCount": 4 + count,
+            },
+            "modelVersion": "m",
+        }
         return f"data: {json.dumps(body)}\r\n\r\n".encode()
 
     frames = [frame([{"text": t, "thought": True}], False, 0) for t in thoughts]
-    frames += [frame([{"text": t}], finish and i == len(tokens) - 1, i + 1)
-               for i, t in enumerate(tokens)]
-    return Reply(parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval),
-                 drop=drop)
+    frames += [
+        frame([{"text": t}], finish and i == len(tokens) - 1, i + 1) for i, t in enumerate(tokens)
+    ]
+    return Reply(
+        parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval), drop=drop
+    )
 
 
-def ollama_stream(tokens: Sequence[str], *, first_delay: float = 0.0, interval: float = 0.0,
-                  done: bool = True, error: str | None = None) -> Reply:
+def ollama_stream(
+    tokens: Sequence[str],
+    *,
+    first_delay: float = 0.0,
+    interval: float = 0.0,
+    done: bool = True,
+    error: str | None = None,
+) -> Reply:
     def line(obj: dict[str, Any]) -> bytes:
         return (json.dumps(obj) + "\n").encode()
 
-    frames = [line({"model": "m", "created_at": "2026-01-01T00:00:00.000000000Z",
-                    "message": {"role": "assistant", "content": t}, "done": False})
-              for t in tokens]
+    frames = [
+        line(
+            {
+                "model": "m",
+                "created_at": "2026-01-01T00:00:00.000000000Z",
+                "message": {"role": "assistant", "content": t},
+                "done": False,
+            }
+        )
+        for t in tokens
+    ]
     if error is not None:
         frames.append(line({"error": error}))
     elif done:
-        frames.append(line({"model": "m", "created_at": "2026-01-01T00:00:01Z",
-                            "message": {"role": "assistant", "content": ""}, "done": True,
-                            "done_reason": "stop", "total_duration": 1_000_000,
-                            "prompt_eval_count": 9, "eval_count": len(tokens),
-                            "eval_duration": 900_000}))
-    return Reply(parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval),
-                 content_type="application/x-ndjson")
+        frames.append(
+            line(
+                {
+                    "model": "m",
+                    "created_at": "2026-01-01T00:00:01Z",
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": "stop",
+                    "total_duration": 1_000_000,
+                    "prompt_eval_count": 9,
+                    "eval_count": len(tokens),
+                    "eval_duration": 900_000,
+                }
+            )
+        )
+    return Reply(
+        parts=paced(frames[:1], first_delay) + paced(frames[1:], interval, interval),
+        content_type="application/x-ndjson",
+    )
 
 
 def error_reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return Reply(status=status, headers=headers or {}, parts=[(0.0, data)],
-                 content_type="application/json")
+    return Reply(
+        status=status, headers=headers or {}, parts=[(0.0, data)], content_type="application/json"
+    )
 
 
-def raw_reply(body: bytes, *, chunk_size: int | None = None, content_type: str =
-              "text/event-stream; charset=utf-8", status: int = 200) -> Reply:
+def raw_reply(
+    body: bytes,
+    *,
+    chunk_size: int | None = None,
+    content_type: str = "text/event-stream; charset=utf-8",
+    status: int = 200,
+) -> Reply:
     """Replay recorded bytes verbatim, optionally split into fixed-size pieces (to put frame
     and UTF-8 boundaries at awkward places)."""
     if chunk_size is None:
         parts = [(0.0, body)]
     else:
-        parts = [(0.0, body[i:i + chunk_size]) for i in range(0, len(body), chunk_size)]
+        parts = [(0.0, body[i : i + chunk_size]) for i in range(0, len(body), chunk_size)]
     return Reply(status=status, parts=parts, content_type=content_type)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            408: "Request Timeout", 409: "Conflict", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-            529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
