@@ -299,7 +299,7 @@ async def run_command(pilot: Pilot[Any], command: str) -> None:
         ),
     )
     await pilot.press(*command)
-    await pilot.pause(0.3)  # the palette searches in a worker; wait for the list below
+    # the palette searches in a worker: wait until the highlighted hit is the typed command
     await until(pilot, lambda: _palette_has(pilot, command))
     await pilot.press("enter")
     await until(pilot, lambda: type(pilot.app.screen).__name__ != "CommandPalette")
@@ -312,7 +312,11 @@ def _palette_has(pilot: Pilot[Any], command: str) -> bool:
         options = pilot.app.screen.query_one(CommandList)
     except Exception:
         return False
-    return options.option_count > 0 and options.highlighted is not None
+    if options.highlighted is None or options.option_count == 0:
+        return False
+    prompt = options.get_option_at_index(options.highlighted).prompt
+    text = prompt.plain if hasattr(prompt, "plain") else str(prompt)
+    return command.lower() in " ".join(text.lower().split())
 
 
 async def test_export_from_palette_writes_the_session(
