@@ -17,6 +17,11 @@ every N). For every N the same workload runs:
                  parse the SSE and collect the text (the usual "just use threads" fix);
 - sequential:    the same blocking call in a loop (wall = sum of all models' times).
 
+A second table runs the same streams from memory (an ``httpx.MockTransport`` that hands over one
+frame per event-loop pass, no sockets, no pacing), through quorum and through a bare httpx loop:
+their difference is the CPU of Quorum's own code per token (SSE decoding, the provider decoder,
+ModelRun, the event stream and its consumer), free of the network's noise.
+
 Reported: wall time / the slowest model's own time when run alone through quorum (measured in
 the same run; 1.0 is the physical limit), and client-process CPU time (user + sys, every thread)
 per streamed token. Ratios are medians over ``--repeat`` runs; the machine may be noisy, so only
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +58,7 @@ from core.config import ModelSpec  # noqa: E402
 from core.engine import FanOut  # noqa: E402
 from core.events import Failed, Finished, TextDelta  # noqa: E402
 from core.providers import ProviderSet, make_client  # noqa: E402
+from tests.loopback import openai_stream  # noqa: E402
 
 FASTEST_TTFT_S = 0.05
 SLOWEST_TTFT_S = 0.5
@@ -154,6 +161,70 @@ async def _httpx_floor(work: Workload) -> Measured:
         async with anyio.create_task_group() as group:
             for model in work.model_ids():
                 group.start_soon(read, client, model)
+        wall, cpu = time.perf_counter() - start, _cpu() - cpu
+    return Measured(wall, cpu, work.total_tokens)
+
+
+# --- in memory: Quorum's own CPU per token, without sockets ----------------------------------
+class _Frames(httpx.AsyncByteStream):
+    """One recorded frame per event-loop pass, as a socket delivering one token per read."""
+
+    def __init__(self, frames: Sequence[bytes]) -> None:
+        self._frames = frames
+
+    async def __aiter__(self) -> Any:
+        for frame in self._frames:
+            await anyio.lowlevel.checkpoint()
+            yield frame
+
+
+def _memory_client(tokens: int) -> httpx.AsyncClient:
+    frames = [part for _, part in openai_stream([f"t{i} " for i in range(tokens)]).parts]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=_Frames(frames)
+        )
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+async def _quorum_in_memory(work: Workload) -> Measured:
+    specs = [
+        ModelSpec(
+            name=f"m{i:03d}",
+            provider="openai",
+            model=f"m{i}",
+            base_url="http://memory/v1",
+            api_key="bench",
+        )
+        for i in range(work.n)
+    ]
+    tokens = 0
+    async with _memory_client(work.tokens) as client:
+        fanout = FanOut(specs, ProviderSet(client), "benchmark")
+        cpu, start = _cpu(), time.perf_counter()
+        async with fanout.run() as events:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    tokens += 1
+        wall, cpu = time.perf_counter() - start, _cpu() - cpu
+    if tokens != work.total_tokens:
+        raise SystemExit(f"in-memory quorum run streamed {tokens} of {work.total_tokens} tokens")
+    return Measured(wall, cpu, tokens)
+
+
+async def _httpx_in_memory(work: Workload) -> Measured:
+    async def read(client: httpx.AsyncClient) -> None:
+        async with client.stream("POST", "http://memory/v1/chat/completions") as response:
+            async for _ in response.aiter_bytes():
+                pass
+
+    async with _memory_client(work.tokens) as client:
+        cpu, start = _cpu(), time.perf_counter()
+        async with anyio.create_task_group() as group:
+            for _ in range(work.n):
+                group.start_soon(read, client)
         wall, cpu = time.perf_counter() - start, _cpu() - cpu
     return Measured(wall, cpu, work.total_tokens)
 
@@ -283,6 +354,10 @@ ASYNC_METHODS: dict[str, Method] = {
     "httpx floor": _async(_httpx_floor),
     "socket floor": _async(_socket_floor),
 }
+IN_MEMORY: dict[str, Method] = {
+    "quorum": _async(_quorum_in_memory),
+    "httpx shell": _async(_httpx_in_memory),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +436,8 @@ def _run_all(server: Server, sizes: list[int], args: argparse.Namespace) -> tupl
                     spreads.append((max(arrivals) - min(arrivals)) * 1000)
         late = server.lateness()["max_late_ms"]
         runs["threads"] = [_thread_pool(w)]
+        for name, method in IN_MEMORY.items():
+            runs[f"memory {name}"] = [method(w) for _ in range(args.repeat)]
         sequential_s, extrapolated = None, False
         if n <= args.sequential_max:
             sequential_s = _sequential(w).wall_s
@@ -443,6 +520,19 @@ def _print_report(alone: float, rows: list[Row], args: argparse.Namespace) -> No
                 f"{row.us_per_token('httpx floor'):.1f}",
                 f"{row.us_per_token('socket floor'):.1f}",
                 f"{row.us_per_token('threads'):.1f}",
+            ]
+            for row in rows
+        ],
+    )
+    _print_table(
+        "in memory, no sockets: CPU per token, µs (the difference is Quorum's own code)",
+        ["N", "quorum", "httpx shell", "quorum - shell"],
+        [
+            [
+                str(row.n),
+                f"{row.us_per_token('memory quorum'):.1f}",
+                f"{row.us_per_token('memory httpx shell'):.1f}",
+                f"{row.us_per_token('memory quorum') - row.us_per_token('memory httpx shell'):.1f}",
             ]
             for row in rows
         ],
