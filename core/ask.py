@@ -81,7 +81,10 @@ async def ask(
         finally:
             await providers.aclose()
     if mode == "json":
-        out.write(json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n")
+        body = result.to_json()
+        if history is not None:
+            body["session_id"] = history.session_id  # `quorum export ID`, `ask --session ID`
+        out.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
     elif printer is not None:
         printer.summary(result)
     out.flush()

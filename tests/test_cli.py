@@ -115,7 +115,7 @@ def test_ask_json_is_exactly_one_object_with_every_key(
 
     assert result.returncode == 0
     data = json.loads(result.stdout)  # the whole of stdout is one JSON document
-    assert set(data) == {"query", "wall_ms", "responses"}
+    assert set(data) == {"query", "wall_ms", "responses", "session_id"}
     assert data["query"] == "What is 2+2?"
     assert data["wall_ms"] > 0
     gpt, down = data["responses"]
@@ -127,6 +127,13 @@ def test_ask_json_is_exactly_one_object_with_every_key(
     assert down["ok"] is False
     assert isinstance(down["error"], str)
     assert "HTTP 500" in down["error"] and "the model crashed" in down["error"]
+
+    exported = quorum("export", data["session_id"], "--format", "json", "--config", str(config))
+    assert exported.returncode == 0, exported.stderr
+    assert "What is 2+2?" in exported.stdout and "Four" in exported.stdout
+
+    unrecorded = quorum("ask", "--config", str(config), "--json", "--no-history", "again?")
+    assert set(json.loads(unrecorded.stdout)) == {"query", "wall_ms", "responses"}
 
 
 def test_ask_jsonl_is_the_event_stream(council: Path) -> None:
