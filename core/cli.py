@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from core.argtypes import positive_float
 from core.config import ConfigError, ModelSpec, Settings, load_settings, with_overrides
 from core.history_cli import add_ask_options, recording
 from core.history_cli import add_commands as add_history_commands
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--jsonl", action="store_true", help="print every event as a JSON line")
     ask.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         metavar="S",
         help="total time limit per model, in seconds",
     )
@@ -60,16 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output")
     add_history_commands(sub)
     return parser
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

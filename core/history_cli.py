@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.argtypes import positive_int
 from core.ask import format_table
 from core.config import ConfigError, ModelSpec, Settings
 from core.export import FORMATS, ExportFormat, ExportFormatError, export_session, import_session
@@ -34,7 +35,7 @@ def add_commands(sub: Any) -> None:
     history = sub.add_parser("history", help="list recent sessions, or search them")
     history.add_argument("--config", metavar="PATH", dest="sub_config", help=argparse.SUPPRESS)
     history.add_argument("-s", "--search", metavar="TEXT", help="find questions and answers")
-    history.add_argument("--limit", type=_positive_int, default=20, metavar="N")
+    history.add_argument("--limit", type=positive_int, default=20, metavar="N")
     history.add_argument("--json", action="store_true", help="machine-readable output")
 
     export = sub.add_parser("export", help="write a session as Markdown, JSON or HTML")
@@ -229,16 +230,6 @@ def _session_for(
 
 
 # --- output helpers ----------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
-
-
 def _cell(text: str, width: int) -> str:
     line = " ".join(strip_control(text).split())
     return line if len(line) <= width else line[: width - 1] + "…"
