@@ -19,6 +19,7 @@ from tui.app import PaneGrid, QuorumApp, grid_shape
 from tui.screens.history import HistoryScreen, render_record
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea
+from tui.widgets.stream_view import StreamView
 from tui.widgets.summary import SummaryPanel
 
 pytestmark = pytest.mark.anyio
@@ -352,6 +353,26 @@ async def test_theme_switch_applies_and_persists(
     again = QuorumApp(reloaded)
     async with again.run_test(size=SIZE):
         assert again.theme == "solstice"
+
+
+async def test_switching_to_a_light_theme_rehighlights_code_already_shown(
+    loopback: LoopbackServer, write_config: ConfigWriter
+) -> None:
+    loopback.script("m", openai_stream(["```python\n", "def f():\n    return 1\n", "```\n"]))
+    app = QuorumApp(settings_for(write_config, loopback, ["m"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "code please")
+        await until(pilot, lambda: all_done(app))
+        view = pane(app, "m").query_one(StreamView)
+
+        def code_styles() -> set[str]:
+            return {
+                str(seg.style) for strip in view._block_strips for seg in strip if "def" in seg.text
+            }
+
+        dark = code_styles()
+        app.theme = "quorum-light"
+        await until(pilot, lambda: code_styles() != dark)
 
 
 async def test_history_screen_shows_past_answers_and_reruns(

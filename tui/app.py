@@ -34,6 +34,7 @@ from tui.screens.query_search import QuerySearchScreen
 from tui.theming import DEFAULT_THEME, register_themes
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea, QueryHistory
+from tui.widgets.stream_view import StreamView
 from tui.widgets.summary import SourcesStrip, SummaryPanel
 
 if TYPE_CHECKING:  # the engine pulls in httpx: imported after the first paint
@@ -198,6 +199,8 @@ class QuorumApp(App[int]):
         if theme.name == self._saved_theme:
             return
         self._saved_theme = theme.name
+        for view in self.query(StreamView):
+            view.restyle()
         try:
             save_user_setting("ui", "theme", theme.name, self.settings)
         except (ConfigError, OSError) as exc:

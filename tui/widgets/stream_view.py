@@ -123,6 +123,10 @@ class StreamView(Widget):
             strips.insert(0, Strip.blank(0))
         return strips
 
+    def restyle(self) -> None:
+        """Render every block again (the theme changed: code blocks switch highlighting)."""
+        self._rerender()
+
     def _rerender(self) -> None:
         width = self._render_width()
         self._block_strips = []
