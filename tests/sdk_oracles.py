@@ -56,8 +56,6 @@ SMALL_CHUNK_SPAN = 16 * 1024  # how much of a long recording the 1- and 7-byte p
 RUN_LIMIT_S = 30  # a hung stream fails the test instead of hanging the suite
 
 
-
-
 def recording(rel: str) -> Recording:
     for rec in RECORDINGS:
         if rec.id == rel:
