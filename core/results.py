@@ -12,6 +12,7 @@ from core.events import (
     FanoutFinished,
     FanoutStarted,
     Finished,
+    ModelEvent,
     ModelStats,
     ReasoningDelta,
     Started,
@@ -43,6 +44,24 @@ class ModelResult:
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
+
+    def apply(self, event: ModelEvent) -> None:
+        """Fold one of this model's events in."""
+        if isinstance(event, TextDelta):
+            self.text_parts.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning_parts.append(event.text)
+        elif isinstance(event, Started):
+            self.provider = event.provider
+            self.state = "streaming"
+        elif isinstance(event, Finished):
+            self.state, self.finish_reason, self.stats = "done", event.finish_reason, event.stats
+        elif isinstance(event, Failed):
+            self.state, self.stats = "failed", event.stats
+            self.error, self.error_kind, self.status = event.message, event.kind, event.status
+        elif isinstance(event, Cancelled):
+            self.state, self.stats = "cancelled", event.stats
+            self.error = "cancelled"
 
     @property
     def error_text(self) -> str | None:
@@ -89,26 +108,7 @@ class FanoutResult:
         if isinstance(event, FanoutFinished):
             self.wall_ms = event.wall_ms
             return
-        result = self.responses.setdefault(event.model, ModelResult(event.model))
-        if isinstance(event, TextDelta):
-            result.text_parts.append(event.text)
-        elif isinstance(event, ReasoningDelta):
-            result.reasoning_parts.append(event.text)
-        elif isinstance(event, Started):
-            result.provider = event.provider
-            result.state = "streaming"
-        elif isinstance(event, Finished):
-            result.state, result.finish_reason, result.stats = (
-                "done",
-                event.finish_reason,
-                event.stats,
-            )
-        elif isinstance(event, Failed):
-            result.state, result.stats = "failed", event.stats
-            result.error, result.error_kind, result.status = event.message, event.kind, event.status
-        elif isinstance(event, Cancelled):
-            result.state, result.stats = "cancelled", event.stats
-            result.error = "cancelled"
+        self.responses.setdefault(event.model, ModelResult(event.model)).apply(event)
 
     @property
     def any_ok(self) -> bool:

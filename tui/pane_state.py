@@ -19,12 +19,11 @@ from core.events import (
     Loading,
     ModelEvent,
     ModelStats,
-    ReasoningDelta,
     Retrying,
     Started,
-    TextDelta,
     UsageReported,
 )
+from core.results import ModelResult
 
 STATES = ("idle", "queued", "loading", "streaming", "retrying", "done", "failed", "cancelled")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
@@ -32,48 +31,58 @@ TERMINAL = frozenset({"done", "failed", "cancelled"})
 
 @dataclass(slots=True)
 class PaneState:
+    """The pane's view of one model: `answer` folds the text, errors and final stats (the same
+    `ModelResult` the CLI uses); this adds what only a live pane shows — loading, retrying, the
+    running figures."""
+
     name: str
     provider: str
     clock: Callable[[], float] = time.monotonic
     state: str = "idle"
     query: str = ""
-    text_parts: list[str] = field(default_factory=list)
-    reasoning_parts: list[str] = field(default_factory=list)
+    answer: ModelResult = field(init=False)
     started_at: float | None = None
     ttft_ms: float | None = None
-    chunks: int = 0
     tokens_out: int | None = None
     retry_at: float | None = None
-    error: str | None = None
-    stats: ModelStats | None = None
+    retry_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self.answer = ModelResult(self.name, self.provider)
 
     def reset(self, query: str) -> None:
         self.state, self.query = "queued", query
-        self.text_parts, self.reasoning_parts = [], []
+        self.answer = ModelResult(self.name, self.provider)
         self.started_at = self.clock()
         self.ttft_ms = self.tokens_out = self.retry_at = None
-        self.chunks = 0
-        self.error, self.stats = None, None
+        self.retry_reason = None
 
     @property
     def text(self) -> str:
-        return "".join(self.text_parts)
+        return self.answer.text
 
     @property
     def reasoning(self) -> str:
-        return "".join(self.reasoning_parts)
+        return self.answer.reasoning
+
+    @property
+    def stats(self) -> ModelStats | None:
+        """The engine's final figures, once the model has ended."""
+        return self.answer.stats if self.state in TERMINAL else None
+
+    @property
+    def error(self) -> str | None:
+        if self.state == "failed":
+            return self.answer.error_text
+        return self.retry_reason if self.state == "retrying" else None
 
     @property
     def active(self) -> bool:
         return self.state not in TERMINAL and self.state != "idle"
 
     def apply(self, event: ModelEvent) -> None:
-        if isinstance(event, TextDelta):
-            self.text_parts.append(event.text)
-            self.chunks += 1
-        elif isinstance(event, ReasoningDelta):
-            self.reasoning_parts.append(event.text)
-        elif isinstance(event, FirstToken):
+        self.answer.apply(event)
+        if isinstance(event, FirstToken):
             self.ttft_ms = event.ttft_ms
             self.state = "streaming"
         elif isinstance(event, UsageReported):
@@ -89,15 +98,9 @@ class PaneState:
         elif isinstance(event, Retrying):
             self.state = "retrying"
             self.retry_at = self.clock() + event.delay_s
-            self.error = event.reason
-        elif isinstance(event, Finished):
-            self.state, self.stats, self.error = "done", event.stats, None
-        elif isinstance(event, Failed):
-            self.state, self.stats = "failed", event.stats
-            status = f"HTTP {event.status}: " if event.status else ""
-            self.error = f"{status}{event.message}"
-        elif isinstance(event, Cancelled):
-            self.state, self.stats = "cancelled", event.stats
+            self.retry_reason = event.reason
+        elif isinstance(event, Finished | Failed | Cancelled):
+            self.state = self.answer.state
 
     def state_label(self) -> str:
         if self.state == "retrying" and self.retry_at is not None:
@@ -114,7 +117,8 @@ class PaneState:
         else:
             ttft = self.ttft_ms
             total = (self.clock() - self.started_at) * 1000 if self.started_at else None
-            tokens = self.tokens_out if self.tokens_out is not None else self.chunks or None
+            chunks = len(self.answer.text_parts)
+            tokens = self.tokens_out if self.tokens_out is not None else chunks or None
             rate = None
             if tokens and ttft is not None and total is not None and total - ttft > 250:
                 rate = tokens / ((total - ttft) / 1000)
