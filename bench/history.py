@@ -14,10 +14,8 @@ streamed token (`HistoryWriter.apply`, flushes included). The ratio column is la
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._app_start import launch
 from core.config import ModelSpec
 from core.events import FanoutFinished, Finished, ModelStats, Started, TextDelta
 from core.history import HistoryStore, HistoryWriter
 from core.history.records import ResponseRecord, SessionRecord, TurnRecord
 from core.history.store import DB_NAME
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("gpt", "claude", "gemini", "local")
 TURNS_PER_SESSION = 10
 WORDS_PER_ANSWER = 60
@@ -143,46 +141,6 @@ def measure(path: Path, queries: list[str], tokens: int) -> dict[str, float]:
     }
 
 
-APP_START = """
-import sys, time
-t0 = float(sys.argv[1])
-from pathlib import Path
-from core.config import ModelSpec, Settings
-from tui.app import QuorumApp
-import asyncio
-specs = tuple(ModelSpec(name=f"m{i}", provider="openai", model="x", api_key="k") for i in range(4))
-app = QuorumApp(Settings(path=Path("bench.toml"), models=specs))
-painted = []
-original = app._display
-def display(screen, renderable):
-    original(screen, renderable)
-    if renderable is not None and not painted:
-        painted.append(time.monotonic())
-app._display = display
-async def main():
-    async with app.run_test(size=(160, 50)) as pilot:
-        while not painted or app.queries._loader is not None:  # loaded after the first paint
-            await pilot.pause()
-        ready = time.monotonic()
-    print(f"{painted[0] - t0:.4f} {ready - t0:.4f}")
-asyncio.run(main())
-"""
-
-
-def app_start(home: Path) -> tuple[float, float]:
-    """Launch → first paint, and launch → past questions loaded for Up/Ctrl+R (seconds)."""
-    started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-c", APP_START, str(started)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "QUORUM_HOME": str(home)},
-    ).stdout.split()
-    return float(out[0]), float(out[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--responses", type=int, default=100_000)
@@ -211,10 +169,14 @@ def main() -> None:
             home = Path(tmp) / f"home-{label.split()[0]}"
             home.mkdir()
             (home / DB_NAME).symlink_to(db)
-            runs = sorted(app_start(home) for _ in range(3))
+            runs = [launch(4, home=home) for _ in range(3)]
             target = base if label == "empty DB" else full
-            target["app launch → first paint (ms)"] = runs[1][0] * 1000
-            target["app launch → history loaded (ms)"] = runs[1][1] * 1000
+            target["app launch → first paint (ms)"] = statistics.median(
+                r.first_paint_s * 1000 for r in runs
+            )
+            target["app launch → history loaded (ms)"] = statistics.median(
+                r.history_loaded_s * 1000 for r in runs
+            )
     print(
         f"history of {args.responses:,} responses ({args.responses // len(MODELS):,} turns): "
         f"loaded in {load_s:.1f} s, {size_mb:.0f} MB; {len(queries)} search queries x 3"

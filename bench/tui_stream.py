@@ -26,7 +26,6 @@ import os
 import re
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._app_start import launch  # noqa: E402
 
 CORPUS = """\
 ## Choosing a store
@@ -287,46 +288,6 @@ def _wait_port(port: int) -> None:
     raise RuntimeError("the bench server did not start")
 
 
-FIRST_PAINT = """
-import sys, time
-t0 = float(sys.argv[1])
-from core.config import ModelSpec, Settings
-from pathlib import Path
-from tui.app import QuorumApp
-from tui.history_bridge import MemoryHistory
-import asyncio
-specs = tuple(ModelSpec(name=f"m{i}", provider="openai", model="x", api_key="k") for i in range(8))
-app = QuorumApp(Settings(path=Path("/tmp/x.toml"), models=specs), history=MemoryHistory())
-seen = []
-original = app._display
-def display(screen, renderable):
-    original(screen, renderable)
-    if renderable is not None and not seen:
-        seen.append(time.monotonic())
-app._display = display
-async def main():
-    async with app.run_test(size=(200, 60)) as pilot:
-        while not seen:
-            await pilot.pause()
-asyncio.run(main())
-heavy = [m for m in ("chromadb", "llama_cpp") if m in sys.modules]
-print(f"{seen[0] - t0:.3f} {','.join(heavy) or '-'}")
-"""
-
-
-def first_paint() -> tuple[float, str]:
-    started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-c", FIRST_PAINT, str(started)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    ).stdout.split()
-    return float(out[0]), out[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--panes", type=int, nargs="+", default=[8, 16])
@@ -352,9 +313,9 @@ def main() -> None:
                 f"{r.key_p95:.0f} | {r.stall_p99:.0f} | {r.cpu:.2f} |",
                 flush=True,
             )
-    paints = [first_paint() for _ in range(3)]
-    paint = statistics.median(p[0] for p in paints)
-    heavy = paints[0][1]
+    paints = [launch(8) for _ in range(3)]
+    paint = statistics.median(p.first_paint_s for p in paints)
+    heavy = paints[0].heavy_modules
     print(
         f"\nlaunch → first paint (8 panes, fresh process, median of 3): {paint:.3f} s; "
         f"heavy modules imported at start: {heavy}"
