@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Collection
 from typing import Any
 
 from core.history.records import (
@@ -63,9 +64,7 @@ def parse_session(text: str) -> SessionRecord:
 
 def _turn(value: Any, where: str) -> TurnRecord:
     turn = _object(value, where)
-    state = _str(turn, "state", where)
-    if state not in TURN_STATES:
-        raise ExportFormatError(f"{where}.state must be one of {', '.join(TURN_STATES)}")
+    state = _one_of(turn, "state", TURN_STATES, where)
     responses = _list(turn.get("responses"), f"{where}.responses")
     return TurnRecord(
         seq=_int(turn, "seq", where),
@@ -84,9 +83,7 @@ def _turn(value: Any, where: str) -> TurnRecord:
 
 def _response(value: Any, where: str) -> ResponseRecord:
     r = _object(value, where)
-    state = _str(r, "state", where)
-    if state not in RESPONSE_STATES:
-        raise ExportFormatError(f"{where}.state must be one of {', '.join(RESPONSE_STATES)}")
+    state = _one_of(r, "state", RESPONSE_STATES, where)
     attempts = _opt_int(r, "attempts", where)
     return ResponseRecord(
         model=_str(r, "model", where),
@@ -118,6 +115,13 @@ def _object(value: Any, where: str) -> dict[str, Any]:
 def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise ExportFormatError(f"{where} must be an array")
+    return value
+
+
+def _one_of(obj: dict[str, Any], key: str, allowed: Collection[str], where: str) -> str:
+    value = _str(obj, key, where)
+    if value not in allowed:
+        raise ExportFormatError(f"{where}.{key} must be one of {', '.join(allowed)}")
     return value
 
 
