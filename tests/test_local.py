@@ -117,7 +117,7 @@ def test_threads_default_to_the_cores_shared_between_local_members() -> None:
 
 def test_starting_the_app_does_not_import_llama_cpp() -> None:
     code = (
-        "import sys, core.cli, core.ask, core.providers\n"
+        "import sys, core.cli, core.cli.ask, core.providers\n"
         "from core.providers import ProviderSet\n"
         "assert 'llama_cpp' not in sys.modules, 'llama_cpp imported at start'\n"
     )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 import anyio
 
-from core.config import ModelSpec
+from core.cli.argtypes import positive_float
+from core.cli.recording import add_ask_options, recording
+from core.cli.table import format_table
+from core.config import ConfigError, ModelSpec, Settings, with_overrides
 from core.engine import FanOut
 from core.events import (
     Cancelled,
@@ -28,6 +32,54 @@ from core.providers.base import Message
 from core.results import FanoutResult, ModelResult
 
 OutputMode = Literal["text", "json", "jsonl"]
+COMMANDS = ("ask",)
+
+
+def add_parsers(sub: Any) -> None:
+    ask = sub.add("ask", help="ask every configured model, print answers and timings")
+    ask.add_argument("prompt", help="the question ('-' reads it from standard input)")
+    ask.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ask only this model (repeatable)",
+    )
+    out = ask.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object when done")
+    out.add_argument("--jsonl", action="store_true", help="print every event as a JSON line")
+    ask.add_argument(
+        "--timeout",
+        type=positive_float,
+        metavar="S",
+        help="total time limit per model, in seconds",
+    )
+    add_ask_options(ask)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        raise ConfigError("the prompt is empty")
+    models = _choose_models(settings, args.model)
+    if args.timeout is not None:
+        models = tuple(with_overrides(m, timeout_s=args.timeout) for m in models)
+    mode: OutputMode = "json" if args.json else "jsonl" if args.jsonl else "text"
+    with recording(settings, args, prompt, models) as rec:
+        return run_ask(
+            prompt, models, mode=mode, history=rec.writer, conversations=rec.conversations
+        )
+
+
+def _choose_models(settings: Settings, names: Sequence[str]) -> tuple[ModelSpec, ...]:
+    # `--model a --model a` asks `a` once
+    models = settings.select(list(dict.fromkeys(names))) if names else settings.enabled_models
+    if not models:
+        raise ConfigError(
+            f"no enabled models in {settings.path}; add a [[models]] table or pass --model"
+        )
+    return models
 
 
 def run_ask(
@@ -139,19 +191,6 @@ class TextPrinter:
         self.out.write("\n" + format_table(rows, right_aligned=range(2, 7)))
         wall = f"{result.wall_ms / 1000:.2f} s" if result.wall_ms is not None else "?"
         self.out.write(f"wall time {wall}\n")
-
-
-def format_table(rows: Sequence[Sequence[str]], *, right_aligned: Collection[int] = ()) -> str:
-    """Columns padded to their widest cell; the ``right_aligned`` columns (numbers) to the right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.rjust(width) if i in right_aligned else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip() + "\n")
-    return "".join(lines)
 
 
 def _row(r: ModelResult) -> tuple[str, str, str, str, str, str, str]:

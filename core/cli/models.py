@@ -3,6 +3,7 @@ endpoint at once (reachability, the provider's own error, latency) without askin
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -13,13 +14,30 @@ from typing import Any, Literal, TextIO
 import anyio
 import httpx
 
-from core.ask import format_table
+from core.cli.table import format_table
 from core.config import ModelSpec, Settings
 from core.errors import ProviderError, error_from_response, redact
 from core.providers import HTTP_PROVIDERS, make_client
 from core.providers.anthropic import API_VERSION
 
 PROBE_TIMEOUT_S = 5.0
+COMMANDS = ("models",)
+
+
+def add_parsers(sub: Any) -> None:
+    models = sub.add("models", help="list the configured models")
+    models.add_argument(
+        "--check",
+        action="store_true",
+        help="probe every endpoint concurrently: reachability and latency",
+    )
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return run_models_command(settings, check=args.check, as_json=args.json)
+
+
 ProbeState = Literal["ok", "failed", "skipped"]
 
 

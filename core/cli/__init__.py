@@ -1,0 +1,82 @@
+"""``quorum`` command line: the parser and dispatch, one module per command family.
+
+Each family module (`ask`, `models`, `history`) has ``add_parsers(sub)``, which registers its
+commands, and ``run(args, settings)``, which runs one of them and returns the exit code. The
+modules keep heavy imports inside their commands, so ``quorum --help`` stays fast.
+Exit codes: 0 at least one model answered, 1 every model failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from core.cli import ask, history, models
+from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
+from core.config import ConfigError, Settings, load_settings
+
+FAMILIES = (ask, models, history)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"quorum: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+class Subcommands:
+    """Adds subcommands that all accept ``--config`` after their name too."""
+
+    def __init__(self, sub: Any) -> None:
+        self._sub = sub
+
+    def add(self, name: str, help: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._sub.add_parser(name, help=help)
+        parser.add_argument("--config", metavar="PATH", dest="sub_config", help=argparse.SUPPRESS)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="quorum", description="Ask many language models at once.")
+    parser.add_argument("--config", metavar="PATH", help="configuration file to use")
+    sub = Subcommands(
+        parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    )
+    for family in FAMILIES:
+        family.add_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_path = getattr(args, "sub_config", None) or args.config
+    try:
+        settings = load_settings(config_path)
+        for family in FAMILIES:
+            if args.command in family.COMMANDS:
+                return family.run(args, settings)
+        return _launch_tui(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"quorum: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("quorum: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`quorum ask ... | head`): stop quietly, and keep Python's
+        # final flush of stdout from complaining too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ALL_FAILED
+
+
+def _launch_tui(settings: Settings) -> int:
+    try:
+        from tui.app import run_app
+    except ImportError as exc:  # pragma: no cover - a broken install
+        sys.stderr.write(f"quorum: the terminal app is unavailable: {exc}\n")
+        return EXIT_USAGE
+    return run_app(settings)
