@@ -32,6 +32,7 @@ class StreamView(Widget):
         super().__init__(id=id, classes=classes)
         self._blocks: list[Block] = []
         self._block_strips: list[Strip] = []
+        self._block_starts: list[int] = []  # where each rendered block begins in _block_strips
         self._tail = ""
         self._tail_code = False
         self._tail_joined = False
@@ -47,7 +48,7 @@ class StreamView(Widget):
     # --- content ----------------------------------------------------------------------
     def clear(self) -> None:
         self._blocks.clear()
-        self._block_strips = []
+        self._block_strips, self._block_starts = [], []
         self._tail, self._tail_strips = "", []
         self._notice, self._notice_strips = None, []
         self._top, self.follow = 0, True
@@ -59,9 +60,11 @@ class StreamView(Widget):
         for block in blocks:
             self._blocks.append(block)
             if width:
-                self._block_strips.extend(self._render_block(block, width))
+                self._add_block_strips(block, width)
         self._tail, self._tail_code, self._tail_joined = tail, code, joined
         self._tail_strips = self._render_tail(width) if width else []
+        if not width:
+            self._width = 0  # nothing rendered: the next resize renders it all
         self._changed()
 
     def finish(self, blocks: list[Block]) -> None:
@@ -74,6 +77,8 @@ class StreamView(Widget):
         self._notice = notice
         width = self._render_width()
         self._notice_strips = self._render_notice(width) if width and notice else []
+        if not width:
+            self._width = 0
         self._changed()
 
     @property
@@ -98,11 +103,12 @@ class StreamView(Widget):
         lines = console.render_lines(renderable, options, pad=False)
         return [Strip(line) for line in lines]
 
-    def _render_block(self, block: Block, width: int) -> list[Strip]:
+    def _add_block_strips(self, block: Block, width: int) -> None:
         strips = self._lines(self._markdown(block.text), width)
         if self._block_strips and not block.joined:
             strips.insert(0, Strip.blank(0))
-        return strips
+        self._block_starts.append(len(self._block_strips))
+        self._block_strips.extend(strips)
 
     def _render_tail(self, width: int) -> list[Strip]:
         if not self._tail:
@@ -128,14 +134,47 @@ class StreamView(Widget):
         self._rerender()
 
     def _rerender(self) -> None:
+        """Render everything again (new width or theme), keeping the reader's place: the end
+        while following, otherwise the same part of the same block at the top."""
         width = self._render_width()
-        self._block_strips = []
+        anchor = self._anchor()
+        self._block_strips, self._block_starts = [], []
         if width:
             for block in self._blocks:
-                self._block_strips.extend(self._render_block(block, width))
+                self._add_block_strips(block, width)
         self._tail_strips = self._render_tail(width) if width else []
         self._notice_strips = self._render_notice(width) if width and self._notice else []
-        self._changed()
+        if not self.follow:
+            self._top = self._restore(anchor)
+        self._settle()
+
+    def _sections(self) -> list[int]:
+        """Line counts of what is drawn, in order: each rendered block, the tail, the notice."""
+        starts = self._block_starts
+        ends = [*starts[1:], len(self._block_strips)][: len(starts)]
+        blocks = [end - start for start, end in zip(starts, ends, strict=True)]
+        return [*blocks, len(self._tail_strips), len(self._notice_strips)]
+
+    def _anchor(self) -> tuple[int, int, int]:
+        """(section, line in it, its line count) of the top row."""
+        index = self._top
+        for section, length in enumerate(sections := self._sections()):
+            if index < length:
+                return section, index, length
+            index -= length
+        return len(sections), 0, 0
+
+    def _restore(self, anchor: tuple[int, int, int]) -> int:
+        """The top row that shows the anchored section again after a re-render; the line
+        within it scales with the section's new length."""
+        section, line, length = anchor
+        sections = self._sections()
+        if section >= len(sections):
+            return self.line_count
+        top = sum(sections[:section])
+        if length and sections[section]:
+            top += min(sections[section] - 1, line * sections[section] // length)
+        return top
 
     def _changed(self) -> None:
         """Repaint only the rows whose content changed.
@@ -150,8 +189,9 @@ class StreamView(Widget):
         self._repaint_changed()
 
     def _settle(self) -> None:
-        if self.follow:
-            self._top = max(0, self.line_count - self.size.height)
+        """End at the bottom while following; never leave blank rows below the end."""
+        limit = max(0, self.line_count - self.size.height)
+        self._top = limit if self.follow else max(0, min(self._top, limit))
         self._repaint_changed()
 
     def _visible(self) -> list[Strip | None]:
@@ -188,6 +228,8 @@ class StreamView(Widget):
 
     def on_resize(self, event: events.Resize) -> None:
         self._shown = []
+        if not event.size.width:
+            return  # hidden for now: keep the lines and the place until it has a width again
         if event.size.width != self._width:
             self._width = event.size.width
             self._rerender()
