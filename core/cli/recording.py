@@ -51,8 +51,10 @@ def recording(
     """Record one ``ask`` run: a new session, or a turn of ``--session ID`` / ``--continue``.
 
     The turn is written on entry (before the fan-out starts) and closed on exit, however the
-    block ends. A history that cannot be opened costs a warning, not the answer, unless the
-    user asked for a session explicitly (then it is a ConfigError).
+    block ends. A history that cannot be used (it cannot be opened, or the session or turn
+    cannot be written: locked by another process, read-only, damaged) costs a warning, not the
+    answer. When the user asked for a session explicitly it is a ConfigError instead, before any
+    model is asked: answering outside the session they named would leave a gap in it.
     """
     err = err or sys.stderr
     wants_session = bool(args.session or args.continue_session)
@@ -62,27 +64,25 @@ def recording(
             raise ConfigError(f"--session/--continue need the history, which {why} turns off")
         yield Recording()
         return
+    store: HistoryStore | None = None
     try:
         store = HistoryStore.open()
+        session_id, conversations = _session_for(store, settings, args, prompt, models)
+        writer = HistoryWriter(store, session_id, prompt, models)
     except HistoryError as exc:
+        if store is not None:
+            store.close()
         if wants_session:
             raise ConfigError(str(exc)) from None
         err.write(f"quorum: not recording this question: {exc}\n")
         yield Recording()
         return
-    writer: HistoryWriter | None = None
     try:
-        try:
-            session_id, conversations = _session_for(store, settings, args, prompt, models)
-            writer = HistoryWriter(store, session_id, prompt, models)
-        except HistoryError as exc:
-            raise ConfigError(str(exc)) from None
         yield Recording(writer, conversations)
     finally:
-        if writer is not None:
-            writer.close()
-            if writer.error is not None:
-                err.write(f"quorum: {writer.error}\n")
+        writer.close()
+        if writer.error is not None:
+            err.write(f"quorum: {writer.error}\n")
         store.close()
 
 

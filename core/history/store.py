@@ -8,7 +8,10 @@
     store.close()
 
 One store may be shared by threads (the TUI's UI and a writer's flush timer): every use of the
-connection holds the store's lock. Several processes may open the same file (WAL + busy timeout).
+connection holds the store's lock. Several processes may open the same file (WAL, and a short
+busy timeout: `BUSY_TIMEOUT_S`). Reads, opening, starting a session or turn and importing raise
+HistoryError when the file is locked that long, read-only or damaged; the writer's mid-stream
+writes (`write_progress`, `end_turn`) raise sqlite3.Error, which `HistoryWriter` absorbs.
 A turn left ``running`` by a process that no longer exists (killed, crashed) is marked
 ``interrupted`` when the store is next opened; its flushed text is kept.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -42,11 +46,47 @@ from core.history.schema import SCHEMA_VERSION, SchemaTooNew, migrate
 from core.providers.base import Message
 
 DB_NAME = "history.sqlite3"
+# How long to wait for another process's write lock before giving up (and, for `ask`, answering
+# without recording): their transactions last milliseconds, so a longer wait means a stuck holder.
+BUSY_TIMEOUT_S = 3.0
+_SESSION_ID = re.compile(r"[0-9a-f]{16}")
 _CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate for the conversation budget
 
 
 class HistoryError(Exception):
     """A history problem, already phrased for the user (no traceback, no secrets)."""
+
+
+def new_session_id() -> str:
+    """A session id as the store makes them: 16 lowercase hex digits."""
+    return uuid.uuid4().hex[:16]
+
+
+def is_session_id(text: str) -> bool:
+    return _SESSION_ID.fullmatch(text) is not None
+
+
+def database_problem(exc: sqlite3.Error, path: Path) -> str:
+    """What went wrong with the database file, phrased for the user."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF
+    if _is_busy(exc):
+        return (
+            f"the history database {path} is locked by another process "
+            f"(still busy after {BUSY_TIMEOUT_S:g} s)"
+        )
+    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+        return f"the history database {path} cannot be written: {exc}"
+    if primary == sqlite3.SQLITE_FULL:
+        return f"the disk holding the history database {path} is full"
+    return f"{path} is not a usable Quorum history database: {exc}"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def default_path() -> Path:
@@ -102,12 +142,13 @@ class HistoryStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=10.0
+                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
             )
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise HistoryError(f"cannot open the history database {path}: {exc}") from None
+        except sqlite3.Error as exc:
+            raise HistoryError(database_problem(exc, path)) from None
         try:
-            conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -121,9 +162,17 @@ class HistoryStore:
             ) from None
         except sqlite3.Error as exc:
             conn.close()
-            raise HistoryError(f"{path} is not a usable Quorum history database: {exc}") from None
+            raise HistoryError(database_problem(exc, path)) from None
         store = cls(conn, path)
-        store._recover_abandoned_turns()
+        try:
+            store._recover_abandoned_turns()
+        except HistoryError:
+            store.close()
+            raise
+        except sqlite3.Error as exc:
+            if not _is_busy(exc):  # a writer elsewhere: the repair waits for the next open
+                store.close()
+                raise HistoryError(database_problem(exc, path)) from None
         return store
 
     def close(self) -> None:
@@ -147,8 +196,16 @@ class HistoryStore:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def _phrased(self) -> Iterator[None]:
+        """Turn a SQLite failure (locked, read-only, corrupt, full) into a HistoryError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise HistoryError(database_problem(exc, self.path)) from None
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._phrased(), self._lock:
             return self._conn.execute(sql, params).fetchall()
 
     def _recover_abandoned_turns(self) -> None:
@@ -170,9 +227,9 @@ class HistoryStore:
 
     # --- sessions ------------------------------------------------------------------------
     def new_session(self, title: str | None = None) -> str:
-        session_id = uuid.uuid4().hex[:16]
+        session_id = new_session_id()
         stamp = now()
-        with self._transaction() as conn:
+        with self._phrased(), self._transaction() as conn:
             conn.execute(
                 "INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (session_id, title, stamp, stamp),
@@ -380,9 +437,11 @@ class HistoryStore:
 
     # --- recording (used by HistoryWriter) --------------------------------------------------
     def begin_turn(self, session_id: str, query: str, models: Sequence[ModelSpec]) -> TurnHandle:
-        """Write a new turn and one queued response per model, before the fan-out starts."""
+        """Write a new turn and one queued response per model, before the fan-out starts.
+
+        Raises HistoryError when it cannot (the database is locked, read-only or damaged)."""
         stamp = now()
-        with self._transaction() as conn:
+        with self._phrased(), self._transaction() as conn:
             if not conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
                 raise HistoryError(f"no session {session_id!r} in {self.path}")
             (seq,) = conn.execute(
@@ -458,11 +517,12 @@ class HistoryStore:
     # --- import ----------------------------------------------------------------------------
     def add_session(self, record: SessionRecord) -> str:
         """Store a whole session (an import). Keeps its id unless that id is taken, in which
-        case the session gets a new one. Returns the id used."""
+        case the session gets a new one. Returns the id used. All or nothing: raises
+        HistoryError, with nothing written, when the database refuses any of it."""
         session_id = record.id
-        with self._transaction() as conn:
+        with self._phrased(), self._transaction() as conn:
             if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
-                session_id = uuid.uuid4().hex[:16]
+                session_id = new_session_id()
             conn.execute(
                 "INSERT INTO sessions (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
                 (session_id, record.title, record.created_at, record.updated_at),
