@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import tomli_w
+from urllib.parse import urlsplit
 
 from core import paths
 
@@ -78,12 +77,26 @@ class ModelSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]``: the knowledge base and its embedder."""
+
+    embedding: str = "builtin"  # "builtin" | "openai:<model>" | "ollama:<model>"
+    embedding_model: str | None = None  # the configured model whose base URL and key serve it
+    rag: bool = True  # retrieved sources go into every prompt when the knowledge base has any
+    top_k: int = 5
+    min_score: float = 0.3
+    url: str | None = None  # a Chroma server instead of the embedded store
+    max_file_mb: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path
     models: tuple[ModelSpec, ...]
     theme: str | None = None
     history: bool = True
     history_turns: int = 10
+    store: StoreSettings = field(default_factory=lambda: StoreSettings())
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -187,9 +200,27 @@ def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
         raise ConfigError(f"{where}: name must not be empty")
     values.setdefault("base_url", DEFAULT_BASE_URLS[provider])
     values["base_url"] = values["base_url"].rstrip("/")
+    if provider != "local":
+        _check_base_url(where, values["base_url"])
     if "api_key" not in values:
         values.setdefault("api_key_env", DEFAULT_KEY_ENV[provider])
     return ModelSpec(**values)
+
+
+def _check_base_url(where: str, url: str) -> None:
+    """An HTTP provider's URL must name a scheme and a host, or every request fails later with
+    an obscure transport error (after retries)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        valid = False
+    if not valid:
+        got = repr(url) if url else "an empty string"
+        raise ConfigError(
+            f"{where}: base_url must be an http:// or https:// URL "
+            f"(such as https://api.example.com/v1), got {got}"
+        )
 
 
 def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
@@ -217,7 +248,13 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
     if isinstance(turns, bool) or not isinstance(turns, int) or turns < 0:
         raise ConfigError(f"{source}: [history] max_turns must be a non-negative integer")
     return Settings(
-        path=path, models=models, theme=theme, history=enabled, history_turns=turns, raw=data
+        path=path,
+        models=models,
+        theme=theme,
+        history=enabled,
+        history_turns=turns,
+        store=parse_store(data.get("store", {}), source, models),
+        raw=data,
     )
 
 
@@ -242,35 +279,65 @@ def with_overrides(spec: ModelSpec, **changes: Any) -> ModelSpec:
     return replace(spec, **changes)
 
 
-def save_user_setting(section: str, key: str, value: Any, settings: Settings) -> Path:
-    """Persist one app-changed setting (e.g. ``[ui] theme``) with tomli-w.
-
-    Writes to the file the settings came from when it is the user's own file, else creates the
-    user config from the loaded settings so that no model or other setting is lost.
-    """
-    target = settings.path
-    if target.resolve() == paths.bundled_config_path().resolve():
-        target = paths.user_config_path()
-    data: dict[str, Any] = _deep_copy(settings.raw)
-    if target.is_file():
-        try:
-            data = tomllib.loads(target.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot update {target}: {exc}") from None
-    table = data.setdefault(section, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"cannot update {target}: [{section}] is not a table")
-    table[key] = value
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(target)
-    return target
+_STORE_KEYS = {f.name for f in fields(StoreSettings)}
 
 
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _deep_copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
-    return value
+def parse_store(raw: Any, source: str, models: Sequence[ModelSpec]) -> StoreSettings:
+    where = f"{source}: [store]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in raw:
+        if key not in _STORE_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, _STORE_KEYS)}")
+    store = StoreSettings()
+    embedding = raw.get("embedding", store.embedding)
+    if (
+        not isinstance(embedding, str)
+        or not (embedding == "builtin" or embedding.partition(":")[0] in ("openai", "ollama"))
+        or (embedding != "builtin" and not embedding.partition(":")[2])
+    ):
+        raise ConfigError(
+            f'{where}: embedding must be "builtin", "openai:<model>" or "ollama:<model>", '
+            f"got {embedding!r}"
+        )
+    via = raw.get("embedding_model")
+    if embedding != "builtin":
+        kind = embedding.partition(":")[0]
+        candidates = [m for m in models if m.provider == kind]
+        if via is not None and via not in {m.name for m in models}:
+            raise ConfigError(f"{where}: embedding_model {via!r} is not a configured model")
+        if via is None and not candidates:
+            raise ConfigError(
+                f"{where}: embedding {embedding!r} needs a configured {kind} model whose "
+                "base_url and key it uses; add one or name it with embedding_model"
+            )
+    top_k = raw.get("top_k", store.top_k)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
+        raise ConfigError(f"{where}: top_k must be an integer from 1 to 50, got {top_k!r}")
+    min_score = raw.get("min_score", store.min_score)
+    if (
+        isinstance(min_score, bool)
+        or not isinstance(min_score, int | float)
+        or not (0.0 <= min_score <= 1.0)
+    ):
+        raise ConfigError(f"{where}: min_score must be a number from 0 to 1, got {min_score!r}")
+    url = raw.get("url")
+    if url is not None:
+        if not isinstance(url, str):
+            raise ConfigError(f"{where}: url must be a string")
+        _check_base_url(f"{where} url", url)
+    rag = raw.get("rag", store.rag)
+    if not isinstance(rag, bool):
+        raise ConfigError(f"{where}: rag must be true or false")
+    max_mb = raw.get("max_file_mb", store.max_file_mb)
+    if isinstance(max_mb, bool) or not isinstance(max_mb, int | float) or not 0 < max_mb <= 1024:
+        raise ConfigError(f"{where}: max_file_mb must be a number from 0 to 1024")
+    return StoreSettings(
+        embedding=embedding,
+        embedding_model=via,
+        rag=rag,
+        top_k=top_k,
+        min_score=float(min_score),
+        url=url.rstrip("/") if url else None,
+        max_file_mb=float(max_mb),
+    )

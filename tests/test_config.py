@@ -1,8 +1,7 @@
-"""Loading, validating and saving ``config.toml``; where files live."""
+"""Loading and validating ``config.toml``; where files live."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from core.config import (
     ConfigError,
     ModelSpec,
     load_settings,
-    save_user_setting,
 )
 from tests.conftest import ConfigWriter
 
@@ -162,6 +160,11 @@ def test_toml_syntax_error_gives_line_and_column(write_config: ConfigWriter) -> 
         ({**GPT, "extra_body": "x"}, "extra_body must be a table"),
         ({"name": "m", "provider": "openai"}, "missing required key 'model'"),
         ({**GPT, "name": " "}, "name must not be empty"),
+        ({**GPT, "base_url": "localhost:11434"}, "model 'gpt': base_url must be an http://"),
+        ({**GPT, "base_url": ""}, "base_url must be an http:// or https:// URL"),
+        ({**GPT, "base_url": "https://"}, "got 'https:'"),
+        ({**GPT, "base_url": "ftp://host/v1"}, "got 'ftp://host/v1'"),
+        ({**GPT, "base_url": "http://[::1"}, "base_url must be an http://"),
     ],
 )
 def test_model_validation_errors(
@@ -170,6 +173,11 @@ def test_model_validation_errors(
     message = config_error(write_config(models=[model]))
     assert expected in message
     assert "config.toml" in message
+
+
+def test_a_local_model_needs_no_base_url(write_config: ConfigWriter) -> None:
+    local = {"name": "smol", "provider": "local", "model": "smollm2-135m"}
+    assert load_settings(write_config(models=[local])).models[0].base_url == ""
 
 
 def test_error_names_the_model(write_config: ConfigWriter) -> None:
@@ -201,69 +209,6 @@ def test_unreadable_bytes(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'[ui]\ntheme = "caf\xe9"\n')
     assert "cannot read config file" in config_error(path)
-
-
-# --- saving app-changed settings -----------------------------------------------------------
-def test_save_user_setting_keeps_every_other_setting(write_config: ConfigWriter) -> None:
-    user = paths.user_config_path()
-    user.parent.mkdir(parents=True)
-    user.write_text(
-        '[ui]\ntheme = "old"\nfont = "mono"\n\n[history]\nmax_turns = 3\n\n'
-        '[[models]]\nname = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\ntemperature = 0.2\n'
-        '[models.extra_body]\nreasoning_effort = "low"\n',
-        encoding="utf-8",
-    )
-    settings = load_settings()
-
-    written = save_user_setting("ui", "theme", "solarized", settings)
-
-    assert written == user
-    data = tomllib.loads(user.read_text(encoding="utf-8"))
-    assert data["ui"] == {"theme": "solarized", "font": "mono"}
-    assert data["history"] == {"max_turns": 3}
-    reloaded = load_settings()
-    assert reloaded.theme == "solarized"
-    assert reloaded.models == settings.models
-    assert reloaded.models[0].extra_body == {"reasoning_effort": "low"}
-
-
-def test_save_user_setting_sees_edits_made_since_loading() -> None:
-    user = paths.user_config_path()
-    user.parent.mkdir(parents=True)
-    user.write_text('[[models]]\nname = "a"\nprovider = "ollama"\nmodel = "a"\n')
-    settings = load_settings()
-    more = '\n[[models]]\nname = "b"\nprovider = "ollama"\nmodel = "b"\n'
-    user.write_text(user.read_text() + more)
-
-    save_user_setting("ui", "theme", "dark", settings)
-
-    reloaded = load_settings()
-    assert [m.name for m in reloaded.models] == ["a", "b"]
-    assert reloaded.theme == "dark"
-
-
-def test_save_from_the_bundled_default_creates_the_user_file() -> None:
-    bundled = load_settings()
-    assert bundled.path == paths.bundled_config_path()
-    before = paths.bundled_config_path().read_bytes()
-
-    written = save_user_setting("ui", "theme", "monokai", bundled)
-
-    assert written == paths.user_config_path()
-    assert paths.bundled_config_path().read_bytes() == before  # the shipped file is untouched
-    reloaded = load_settings()
-    assert reloaded.path == paths.user_config_path()
-    assert reloaded.theme == "monokai"
-    assert [m.name for m in reloaded.models] == [m.name for m in bundled.models]
-
-
-def test_save_into_a_broken_file_is_a_config_error(write_config: ConfigWriter) -> None:
-    path = write_config(models=[GPT])
-    settings = load_settings(path)
-    path.write_text("[ui\n")
-    with pytest.raises(ConfigError, match="cannot update"):
-        save_user_setting("ui", "theme", "x", settings)
-    assert path.read_text() == "[ui\n"
 
 
 def test_model_spec_is_immutable() -> None:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core.cli import ask, history, models
+from core.cli import ask, glyphs, history, models
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
 
@@ -26,6 +26,23 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         sys.stderr.write(f"quorum: error: {message}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+class _Version(argparse.Action):
+    """``--version``: read from the installed distribution only when asked (start-up stays fast)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("quorum-tui")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        sys.stdout.write(f"quorum {number}\n")
+        raise SystemExit(0)
 
 
 class Subcommands:
@@ -43,6 +60,7 @@ class Subcommands:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quorum", description="Ask many language models at once.")
     parser.add_argument("--config", metavar="PATH", help="configuration file to use")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = Subcommands(
         parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     )
@@ -52,13 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    glyphs.prepare_streams()
     args = build_parser().parse_args(argv)
     config_path = getattr(args, "sub_config", None) or args.config
     try:
         settings = load_settings(config_path)
         for family in FAMILIES:
             if args.command in family.COMMANDS:
-                return family.run(args, settings)
+                code: int = family.run(args, settings)
+                return code
         return _launch_tui(settings)
     except ConfigError as exc:
         sys.stderr.write(f"quorum: {exc}\n")
@@ -74,6 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _launch_tui(settings: Settings) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would draw escape codes into a file or pipe and wait for keys that never come.
+        sys.stderr.write(
+            "quorum: the terminal app needs a terminal (standard input and output must both be "
+            'one); without one, ask with: quorum ask "your question"\n'
+        )
+        return EXIT_USAGE
     try:
         from tui.app import run_app
     except ImportError as exc:  # pragma: no cover - a broken install

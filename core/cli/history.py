@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from core.cli.argtypes import positive_int
 from core.cli.table import cell, format_table
+from core.cli.usertext import argument
 from core.config import Settings
 from core.export import FORMATS, ExportFormat, ExportFormatError, export_session, import_session
 from core.history import HistoryError, HistoryStore
@@ -23,12 +24,24 @@ _OK, _USAGE = 0, 2
 def add_parsers(sub: Any) -> None:
     """Register ``history``, ``export`` and ``import`` on an argparse subparsers object."""
     history = sub.add("history", help="list recent sessions, or search them")
-    history.add_argument("-s", "--search", metavar="TEXT", help="find questions and answers")
+    history.add_argument(
+        "-s",
+        "--search",
+        metavar="TEXT",
+        type=argument("--search"),
+        help="find questions and answers",
+    )
     history.add_argument("--limit", type=positive_int, default=20, metavar="N")
     history.add_argument("--json", action="store_true", help="machine-readable output")
 
     export = sub.add("export", help="write a session as Markdown, JSON or HTML")
-    export.add_argument("session", nargs="?", metavar="SESSION_ID", help="id (or its start)")
+    export.add_argument(
+        "session",
+        nargs="?",
+        metavar="SESSION_ID",
+        type=argument("the session id"),
+        help="id (or its start)",
+    )
     export.add_argument("--last", action="store_true", help="the most recent session")
     export.add_argument("-f", "--format", choices=FORMATS, default="md", dest="fmt")
     export.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
@@ -113,7 +126,8 @@ def _export(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
 def _import(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
     source = Path(args.file).expanduser()
     try:
-        text = sys.stdin.read() if args.file == "-" else source.read_text(encoding="utf-8")
+        data = sys.stdin.buffer.read() if args.file == "-" else source.read_bytes()
+        text = data.decode("utf-8")  # an export is UTF-8: anything else is not one
     except (OSError, UnicodeDecodeError) as exc:
         raise HistoryError(f"cannot read {source}: {exc}") from None
     try:

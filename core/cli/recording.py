@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from core.cli.table import cell
+from core.cli.usertext import argument
 from core.config import ConfigError, ModelSpec, Settings
 from core.history import HistoryError, HistoryStore, HistoryWriter
 from core.providers.base import Message
@@ -22,7 +23,10 @@ def add_ask_options(ask: argparse.ArgumentParser) -> None:
     ask.add_argument("--no-history", action="store_true", help="do not record this question")
     where = ask.add_mutually_exclusive_group()
     where.add_argument(
-        "--session", metavar="ID", help="add this question to a session (models see its history)"
+        "--session",
+        metavar="ID",
+        type=argument("--session", allow_empty=False),
+        help="add this question to a session (models see its history)",
     )
     where.add_argument(
         "--continue",
