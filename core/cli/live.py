@@ -79,23 +79,22 @@ class Progress:
             self.state, self.retry_at = "retrying", now + event.delay_s
             self.retry_reason = event.reason
 
-    def status(self, now: float, dot: str) -> tuple[str, str]:
-        """(state and figures, latest words) for the status line."""
+    def status(self, now: float) -> tuple[str, list[str], str]:
+        """The state, the figures (most telling first) and the latest words."""
         elapsed = now - self.started_at
         if self.state == "retrying" and self.retry_at is not None:
             left = max(0.0, self.retry_at - now)
-            return f"retrying in {left:.0f}s", self.retry_reason
-        figures = [self.state]
-        if self.ttft_ms is not None:
-            figures.append(f"ttft {self.ttft_ms / 1000:.2f}s")
+            return f"retrying in {left:.0f}s", [], self.retry_reason
+        figures = [f"{elapsed:.1f}s"]
         tokens = self.tokens_out if self.tokens_out is not None else self.chunks
         if tokens:
             figures.append(f"{tokens} tok")
             streaming_s = elapsed - (self.ttft_ms or 0) / 1000
             if streaming_s > 0.25:
                 figures.append(f"{tokens / streaming_s:.0f} tok/s")
-        figures.append(f"{elapsed:.1f}s")
-        return f" {dot} ".join(figures), self.tail
+        if self.ttft_ms is not None:
+            figures.append(f"ttft {ms(self.ttft_ms)}")
+        return self.state, figures, self.tail
 
 
 @dataclass(slots=True)
@@ -213,12 +212,22 @@ class LiveView:
         return lines
 
     def _status_line(self, progress: Progress, now: float, width: int) -> str:
-        figures, tail = progress.status(now, self.glyphs.dot)
+        """``name │ state figures… │ latest words``: figures give way to words on a narrow
+        terminal, words need at least a third of the line."""
+        g = self.glyphs
+        state, figures, tail = progress.status(now)
         label = self.labels.padded(progress.name)
-        head = fit(f"{label} {self.glyphs.bar} {figures}", width)
+        words = one_line(tail)
+        head = f"{label} {g.bar} {state}"
+        keep_for_words = min(columns(words), max(12, width // 3)) + 3 if words else 0
+        for figure in figures:
+            longer = f"{head} {g.dot} {figure}"
+            if columns(longer) + keep_for_words > width:
+                break
+            head = longer
+        head = fit(head, width)
         room = width - columns(head) - 3
-        words = fit_tail(one_line(tail), room) if room >= 8 and tail.strip() else ""
-        line = f"{head} {self.glyphs.bar} {words}" if words else head
+        line = f"{head} {g.bar} {fit_tail(words, room)}" if words and room >= 8 else head
         if not line.startswith(label):  # a terminal too narrow for the whole name
             return line
         return self.labels.paint(progress.name, label) + line[len(label) :]
