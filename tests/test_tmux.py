@@ -110,7 +110,7 @@ def held_stream(first: str, rest: str, hold_s: float = 60.0) -> Reply:
     """An openai stream that sends ``first`` at once and ``rest`` only after ``hold_s``: while
     the test looks, the answer is still going."""
     parts = list(openai_stream([first, rest]).parts)
-    delay, frame = parts[2]  # [role frame, first, rest, finish, usage, done]
+    frame = parts[2][1]  # [role frame, first, rest, finish, usage, done]
     parts[2] = (hold_s, frame)
     return Reply(parts=parts)
 
