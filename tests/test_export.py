@@ -138,7 +138,7 @@ def test_cli_export_and_import_round_trip(
         (
             '{"format": "quorum-session", "version": 1, "session": {"id": "x", "title": null, '
             '"created_at": "t", "updated_at": "t", "turns": [{"seq": "one"}]}}',
-            "session.turns[0].state must be",
+            "session.id: must be 16 lowercase hex digits",
         ),
     ],
 )

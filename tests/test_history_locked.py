@@ -1,6 +1,7 @@
 """A history database that another process keeps locked: ``quorum ask`` still answers (with a
 warning instead of recording), an explicit ``--continue`` is refused before any model is asked,
-and a lock that appears mid-stream stops the recording with one message."""
+``quorum import`` is refused in one line, and a lock that appears mid-stream stops the recording
+with one message."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from core.events import Started, TextDelta
+from core.export import export_session
 from core.history import HistoryStore, HistoryWriter
 from core.history.store import default_path
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_cli import model, quorum
+from tests.test_export import recorded_session
 from tests.test_history import spec_of
 
 # Takes the write lock the way any writer would, then holds it until its stdin is closed.
@@ -108,3 +111,20 @@ def test_a_lock_taken_mid_stream_stops_recording_with_one_message(tmp_path: Path
         assert writer.error == first  # said once; nothing retried after it stopped
         (turn,) = store.load_session(sid).turns
         assert turn.responses[0].text == ""
+
+
+def test_import_into_a_locked_history_is_refused_in_one_line(tmp_path: Path) -> None:
+    with HistoryStore.open() as store:
+        text = export_session(store.load_session(recorded_session(store)), "json")
+    export = tmp_path / "s.json"
+    export.write_text(text, encoding="utf-8")
+    before = everything_stored(default_path())
+    with write_lock_held_by_another_process(default_path()):
+        result = quorum("import", str(export))
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"quorum: the history database {default_path()} is locked by another process "
+        "(still busy after 3 s)\n"
+    )
+    assert everything_stored(default_path()) == before
