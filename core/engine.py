@@ -22,7 +22,7 @@ from typing import Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from core.config import ModelSpec
+from core.config import ModelSpec, with_overrides
 from core.errors import ProviderError
 from core.events import (
     Cancelled,
@@ -37,10 +37,12 @@ from core.events import (
     ModelStats,
     ReasoningDelta,
     Retrying,
+    Source,
     Started,
     TextDelta,
     UsageReported,
 )
+from core.prompting import system_with_sources, with_sources
 from core.providers.base import Message, Provider
 from core.sanitize import StreamSanitizer
 
@@ -103,6 +105,7 @@ class FanOut:
         query: str,
         *,
         conversations: Mapping[str, Sequence[Message]] | None = None,
+        context: Sequence[Source] = (),
         retry: RetryPolicy | None = None,
         clock: Clock = time.perf_counter,
         rng: random.Random | None = None,
@@ -110,6 +113,9 @@ class FanOut:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
             raise ValueError("model names must be unique")
+        self.context = tuple(context)
+        if self.context:  # every model is told that the sources are data, and how to cite them
+            models = [with_overrides(m, system=system_with_sources(m.system)) for m in models]
         self.models = tuple(models)
         self.query = query
         self._providers = providers
@@ -121,7 +127,8 @@ class FanOut:
 
     def messages_for(self, spec: ModelSpec) -> list[Message]:
         """The model's own conversation so far, then the new question."""
-        return [*self._conversations.get(spec.name, ()), Message("user", self.query)]
+        question = with_sources(self.query, self.context)
+        return [*self._conversations.get(spec.name, ()), Message("user", question)]
 
     def cancel(self, model: str | None = None) -> None:
         """Cancel one model (by name) or, with no name, every model still running."""
@@ -154,7 +161,7 @@ class FanOut:
 
         async with send:
             started = self._clock()
-            emit(FanoutStarted(self.query, tuple(m.name for m in self.models)))
+            emit(FanoutStarted(self.query, tuple(m.name for m in self.models), self.context))
             async with anyio.create_task_group() as group:
                 for spec in self.models:
                     group.start_soon(self._run_model, spec, emit)

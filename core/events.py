@@ -46,9 +46,23 @@ class ModelStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A passage retrieved from the knowledge base; every model gets the same ones, numbered
+    from 1 in this order (the ``[n]`` a model cites)."""
+
+    id: str
+    source: str  # the file it came from
+    title: str  # heading trail, e.g. "Install › From source"
+    location: str  # "lines 10-24", "page 3"
+    score: float  # cosine similarity to the question, 0..1
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class FanoutStarted:
     query: str
     models: tuple[str, ...]
+    context: tuple[Source, ...] = ()  # what every model was given with the question
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +176,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     body = dataclasses.asdict(event)
     if isinstance(event, FanoutStarted):
         body["models"] = list(event.models)
+        body["context"] = [dataclasses.asdict(s) for s in event.context]
     return {"type": _TYPE_NAMES[type(event)], **body}
 
 
@@ -175,4 +190,6 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         body["kind"] = FailureKind(body["kind"])
     if "models" in body:
         body["models"] = tuple(body["models"])
+    if "context" in body:
+        body["context"] = tuple(Source(**s) for s in body["context"])
     return cls(**body)

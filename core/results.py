@@ -15,6 +15,7 @@ from core.events import (
     ModelEvent,
     ModelStats,
     ReasoningDelta,
+    Source,
     Started,
     TextDelta,
 )
@@ -97,11 +98,12 @@ class FanoutResult:
     query: str = ""
     wall_ms: float | None = None
     responses: dict[str, ModelResult] = field(default_factory=dict)
+    context: tuple[Source, ...] = ()
 
     def apply(self, event: Event) -> None:
         """Fold one event in. Unknown-model events create their entry (robust to ordering)."""
         if isinstance(event, FanoutStarted):
-            self.query = event.query
+            self.query, self.context = event.query, event.context
             for name in event.models:
                 self.responses.setdefault(name, ModelResult(name))
             return
@@ -118,5 +120,18 @@ class FanoutResult:
         return {
             "query": self.query,
             "wall_ms": self.wall_ms,
+            "context": [source_json(s) for s in self.context],
             "responses": [r.to_json() for r in self.responses.values()],
         }
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    """One entry of ``--json``'s ``context``: rank order, the score rounded for reading."""
+    return {
+        "id": source.id,
+        "source": source.source,
+        "title": source.title,
+        "location": source.location,
+        "score": round(source.score, 4),
+        "text": source.text,
+    }

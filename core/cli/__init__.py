@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core.cli import ask, glyphs, history, models
+from core.cli import ask, glyphs, history, kb, models
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
 
-FAMILIES = (ask, models, history)
+FAMILIES = (ask, models, history, kb)
 
 
 class _Parser(argparse.ArgumentParser):

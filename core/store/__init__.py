@@ -1,0 +1,1 @@
+"""The local vector store: knowledge base and history by meaning."""

@@ -1,0 +1,134 @@
+"""The knowledge base on a real embedded chromadb with the real built-in embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import StoreSettings
+from core.store.documents import Chunk
+from core.store.embedder import BuiltinEmbedder
+from core.store.kb import KnowledgeBase, StoreError, embedding_text
+from core.store.retrieval import fuse
+
+NOTES = {
+    "/notes/deploy.md": [
+        ("Deploying", "Run make deploy from a clean checkout; it builds the image and pushes it."),
+        ("Rollback", "To roll back, run make rollback with the previous release tag."),
+    ],
+    "/notes/errors.md": [
+        ("Errors", "E4012 means the upstream token expired: refresh it with the vault CLI."),
+        ("Errors", "A timeout against the billing API usually means the VPN is down."),
+    ],
+    "/notes/food.md": [
+        ("Lunch", "The canteen serves pasta on Tuesdays and fish on Fridays."),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def embedder() -> BuiltinEmbedder:
+    return BuiltinEmbedder()
+
+
+def add(kb: KnowledgeBase, path: str, sections: list[tuple[str, str]], sha: str = "v1") -> None:
+    chunks = [
+        Chunk(text, path, heading, (heading,), i * 10 + 1, i * 10 + 5, "line", i)
+        for i, (heading, text) in enumerate(sections)
+    ]
+    vectors = kb.embed([embedding_text(c.headings, c.title, c.text) for c in chunks])
+    kb.catalog.replace_file(path, sha, 100, "markdown", path, chunks, vectors)
+
+
+@pytest.fixture
+def kb(tmp_path: Path, embedder: BuiltinEmbedder) -> KnowledgeBase:
+    base = KnowledgeBase(StoreSettings(min_score=0.2), root=tmp_path / "store", embedder=embedder)
+    for path, sections in NOTES.items():
+        add(base, path, sections)
+    assert base.sync()
+    return base
+
+
+def test_a_question_finds_the_passage_that_answers_it(kb: KnowledgeBase) -> None:
+    sources = kb.search("how do I undo a bad release?")
+    assert sources[0].source == "/notes/deploy.md"
+    assert "roll back" in sources[0].text
+    assert sources[0].location == "lines 11-15"
+    assert 0 < sources[0].score <= 1
+
+
+def test_an_exact_error_code_is_kept_even_below_min_score(kb: KnowledgeBase) -> None:
+    strict = KnowledgeBase(
+        StoreSettings(min_score=0.5), root=kb.root, embedder=kb.embedder
+    )  # a bare code embeds close to nothing: its similarity is well under 0.5
+    assert strict.search("E4012", mode="vector") == ()
+    hybrid = strict.search("E4012")
+    assert [s.text[:5] for s in hybrid] == ["E4012"]
+
+
+def test_unrelated_questions_bring_no_sources(kb: KnowledgeBase) -> None:
+    assert kb.search("what is the boiling point of liquid nitrogen?") == ()
+
+
+def test_a_changed_file_replaces_its_chunks(kb: KnowledgeBase) -> None:
+    add(kb, "/notes/food.md", [("Lunch", "The canteen now serves curry on Tuesdays.")], sha="v2")
+    kb.sync()
+    found = kb.search("what does the canteen serve on Tuesday?")
+    texts = [s.text for s in found]
+    assert any("curry" in t for t in texts)
+    assert not any("pasta" in t for t in texts)
+    assert kb.index.count() == 5
+
+
+def test_removed_files_leave_the_vector_index_too(kb: KnowledgeBase) -> None:
+    assert kb.catalog.remove_files(["/notes/errors.md"]) == 1
+    kb.sync()
+    assert kb.index.count() == 3
+    assert all(s.source != "/notes/errors.md" for s in kb.search("E4012 token expired"))
+
+
+def test_an_empty_knowledge_base_costs_no_embedding(tmp_path: Path) -> None:
+    class Refuses(BuiltinEmbedder):
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            raise AssertionError("an empty knowledge base must not embed the question")
+
+    empty = KnowledgeBase(StoreSettings(), root=tmp_path / "empty", embedder=Refuses())
+    assert empty.search("anything") == ()
+
+
+def test_changing_the_embedder_is_an_error_that_says_how_to_rebuild(
+    kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    class Other(BuiltinEmbedder):
+        name = "ollama:nomic-embed-text"
+
+    reopened = KnowledgeBase(StoreSettings(), root=kb.root, embedder=Other())
+    with pytest.raises(StoreError, match="quorum kb rebuild"):
+        reopened.search("how do I roll back?")
+
+
+def test_rebuild_re_embeds_and_adopts_the_new_embedder(kb: KnowledgeBase) -> None:
+    class Renamed(BuiltinEmbedder):
+        name = "builtin:renamed"
+
+    rebuilt = KnowledgeBase(StoreSettings(min_score=0.2), root=kb.root, embedder=Renamed())
+    assert rebuilt.rebuild() == 5
+    assert rebuilt.search("how do I undo a bad release?")[0].source == "/notes/deploy.md"
+
+
+def test_another_writer_holding_the_lock_is_caught_up_later(kb: KnowledgeBase) -> None:
+    with kb.lock.hold():
+        second = KnowledgeBase(StoreSettings(), root=kb.root, embedder=kb.embedder)
+        add(second, "/notes/new.md", [("Pager", "The pager rota lives in the ops wiki.")])
+        assert second.sync(wait_s=0) is False  # busy: recorded in SQLite, not yet indexed
+        assert second.catalog.stats()["pending"] == 1
+    assert kb.sync()  # whoever holds the lock next copies everyone's pending chunks
+    assert kb.index.count() == 6
+    assert kb.catalog.stats()["pending"] == 0
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    fused = fuse([["a", "b", "c"], ["c", "a", "d"]])
+    assert [item for item, _ in fused][:2] == ["a", "c"]
+    assert {item for item, _ in fused} == {"a", "b", "c", "d"}
