@@ -337,24 +337,6 @@ async def test_export_from_palette_writes_the_session(
         assert any(str(path) in str(n.message) for n in app._notifications)
 
 
-async def test_theme_switch_applies_and_persists(
-    loopback: LoopbackServer, write_config: ConfigWriter
-) -> None:
-    settings = settings_for(write_config, loopback, ["m"])
-    app = QuorumApp(settings)
-    async with app.run_test(size=SIZE) as pilot:
-        assert app.theme == "quorum-dark"
-        assert {"quorum-light", "fjord", "solstice", "ember"} <= set(app.available_themes)
-        app.theme = "solstice"
-        await until(pilot, lambda: "solstice" in settings.path.read_text(encoding="utf-8"))
-    reloaded = load_settings(settings.path)
-    assert reloaded.theme == "solstice"
-    assert [m.name for m in reloaded.models] == ["m"]  # nothing else lost
-    again = QuorumApp(reloaded)
-    async with again.run_test(size=SIZE):
-        assert again.theme == "solstice"
-
-
 async def test_switching_to_a_light_theme_rehighlights_code_already_shown(
     loopback: LoopbackServer, write_config: ConfigWriter
 ) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,13 +25,16 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
-from core.config import ConfigError, ModelSpec, Settings, save_user_setting
-from core.events import Event, FanoutFinished, FanoutStarted
-from tui.history_bridge import ExportFormat, History, Recorder, open_history
+from core.config import ModelSpec, Settings
+from core.events import Cancelled, Event, Failed, FanoutFinished, FanoutStarted, Finished
+from core.state import load_state, save_state
+from tui.commands import pipe_to, quorum_commands, system_clipboard_command
+from tui.history_bridge import open_history
+from tui.history_types import ExportFormat, History, Recorder
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.query_search import QuerySearchScreen
-from tui.theming import DEFAULT_THEME, register_themes
+from tui.theming import initial_theme, register_themes
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea, QueryHistory
 from tui.widgets.stream_view import StreamView
@@ -101,8 +104,12 @@ class QuorumApp(App[int]):
         self.show_figures = show_figures
         self.panes: dict[str, ModelPane] = {}
         self.summary = SummaryPanel()
+        # The fan-out each model is answering in, until that model's run ends; a model can
+        # be retried as soon as its own run has ended, while the others still answer.
         self._runs: dict[str, FanOut] = {}
+        self._fanouts: set[FanOut] = set()  # every fan-out still running, however few models
         self._turn_context: dict[str, list[Message]] = {}
+        self._turn: Recorder | None = None  # records the question on screen (retries go there)
         # The store is opened just after the first paint, or sooner when first needed.
         self._history: History | None = history
         self.queries = QueryHistory(loader=self._load_queries)
@@ -110,13 +117,10 @@ class QuorumApp(App[int]):
         self._providers: ProviderSet | None = None
         # Registered before the first stylesheet pass: switching later re-styles everything.
         self._theme_problems = register_themes(self)
-        wanted = settings.theme or DEFAULT_THEME
-        self._theme_note = None
-        if wanted not in self.available_themes:
-            if settings.theme:
-                self._theme_note = f"unknown theme {wanted!r}; using {DEFAULT_THEME}"
-            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
-        self.theme = self._saved_theme = wanted
+        self._state, state_note = load_state()
+        wanted, theme_note = initial_theme(self.available_themes, settings.theme, self._state.theme)
+        self._theme_notes = [note for note in (state_note, theme_note) if note]
+        self.theme = self._shown_theme = wanted
         self.last_export: Path | None = None
 
     # --- setup --------------------------------------------------------------------------
@@ -152,8 +156,8 @@ class QuorumApp(App[int]):
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, title="Theme file skipped", severity="warning", timeout=10)
-        if self._theme_note:
-            self.notify(self._theme_note, severity="warning")
+        for note in self._theme_notes:
+            self.notify(note, severity="warning")
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._after_first_paint)
         self._ticks = 0
@@ -169,7 +173,7 @@ class QuorumApp(App[int]):
         self.summary.show([])
 
     async def on_unmount(self) -> None:
-        for fanout in set(self._runs.values()):
+        for fanout in self._fanouts:
             fanout.cancel()
         if self._providers is not None:
             await self._providers.aclose()
@@ -196,15 +200,25 @@ class QuorumApp(App[int]):
         return self._providers
 
     def _theme_changed(self, theme: Theme) -> None:
-        if theme.name == self._saved_theme:
+        if theme.name == self._shown_theme:
             return
-        self._saved_theme = theme.name
+        self._shown_theme = theme.name
         for view in self.query(StreamView):
             view.restyle()
+        if self.settings.theme:  # the config's choice wins at the next start
+            self.notify(
+                f"Theme {theme.name} for this run only: [ui] theme in {self.settings.path} "
+                f"sets the theme ({self.settings.theme}).",
+                timeout=6,
+            )
+            return
+        self._state = replace(self._state, theme=theme.name)
         try:
-            save_user_setting("ui", "theme", theme.name, self.settings)
-        except (ConfigError, OSError) as exc:
-            self.notify(f"could not save the theme: {exc}", severity="error")
+            note = save_state(self._state)
+        except OSError as exc:
+            note = f"could not save the theme: {exc}"
+        if note:
+            self.notify(note, severity="warning")
 
     def active_models(self) -> tuple[ModelSpec, ...]:
         return tuple(m for m in self.settings.models if self.enabled.get(m.name))
@@ -212,7 +226,7 @@ class QuorumApp(App[int]):
     # --- running ------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return bool(self._runs)
+        return bool(self._fanouts)
 
     @on(PromptArea.Submitted)
     def _submitted(self, event: PromptArea.Submitted) -> None:
@@ -236,9 +250,10 @@ class QuorumApp(App[int]):
         self.query_one(PromptArea).set_query("")
         # Kept for retries: a retried model gets the context its first try had, not its answer.
         self._turn_context = {m.name: self._conversation(m.name) for m in models}
-        self._start(models, query)
+        self._turn = self._recorder(lambda: self.history.record(query, models))
+        self._start(models, query, self._turn)
 
-    def _start(self, models: Sequence[ModelSpec], query: str) -> None:
+    def _start(self, models: Sequence[ModelSpec], query: str, recorder: Recorder | None) -> None:
         from core.engine import FanOut
 
         providers = self._ensure_providers()
@@ -246,9 +261,9 @@ class QuorumApp(App[int]):
         for spec in models:
             self.panes[spec.name].start(query)
         fanout = FanOut(models, providers, query, conversations=conversations)
-        recorder = self._recorder(query, models)
         for spec in models:
             self._runs[spec.name] = fanout
+        self._fanouts.add(fanout)
         self._start_ticker()
         self.run_worker(self._consume(fanout, recorder), group="fanout", exit_on_error=False)
 
@@ -258,9 +273,9 @@ class QuorumApp(App[int]):
         except Exception:
             return []
 
-    def _recorder(self, query: str, models: Sequence[ModelSpec]) -> Recorder | None:
+    def _recorder(self, make: Callable[[], Recorder]) -> Recorder | None:
         try:
-            return self.history.record(query, models)
+            return make()
         except Exception as exc:
             self.notify(f"this answer will not be saved to history: {exc}", severity="warning")
             return None
@@ -269,7 +284,12 @@ class QuorumApp(App[int]):
         try:
             async with fanout.run() as events:
                 async for event in events:
+                    model = getattr(event, "model", None)
+                    if model is not None and self._runs.get(model) is not fanout:
+                        continue  # that model's run has ended (it may be a retry's now)
                     self.apply_event(event)
+                    if isinstance(event, Finished | Failed | Cancelled):
+                        del self._runs[event.model]
                     if recorder is not None:
                         try:
                             recorder.apply(event)
@@ -285,8 +305,9 @@ class QuorumApp(App[int]):
             for spec in fanout.models:
                 if self._runs.get(spec.name) is fanout:
                     del self._runs[spec.name]
+            self._fanouts.discard(fanout)
             await self.tick()
-            if not self._runs:
+            if not self._fanouts:
                 self._ticker.pause()
                 gc.unfreeze()
 
@@ -350,9 +371,9 @@ class QuorumApp(App[int]):
 
     # --- actions ------------------------------------------------------------------------
     def action_cancel_all(self) -> None:
-        if not self._runs:
+        if not self._fanouts:
             return
-        for fanout in set(self._runs.values()):
+        for fanout in self._fanouts:
             fanout.cancel()
         self.notify("Cancelled every model still answering.", timeout=2)
 
@@ -380,7 +401,10 @@ class QuorumApp(App[int]):
             )
             return
         spec = next(m for m in self.settings.models if m.name == name)
-        self._start([spec], pane.state.query)
+        turn = self._turn
+        # The retry replaces this model's answer in the question's turn, not a new turn.
+        recorder = None if turn is None else self._recorder(lambda: turn.restart([spec]))
+        self._start([spec], pane.state.query, recorder)
 
     def copy_answer(self, pane: ModelPane) -> None:
         text = pane.state.text
@@ -390,7 +414,7 @@ class QuorumApp(App[int]):
         self.copy_to_clipboard(text)
         tool = system_clipboard_command()
         if tool is not None:
-            self.run_worker(_pipe_to(tool, text), exit_on_error=False)
+            self.run_worker(pipe_to(tool, text), exit_on_error=False)
         self.notify(f"Copied {len(text)} characters from {pane.model_name}.", timeout=2)
 
     def action_search_queries(self) -> None:
@@ -417,6 +441,7 @@ class QuorumApp(App[int]):
             self.notify("Finish or cancel (Escape) the running question first.", severity="warning")
             return
         self.history.new_session()
+        self._turn = None
         for pane in self.panes.values():
             pane.state.state = "idle"
             pane.state.query = ""
@@ -454,66 +479,7 @@ class QuorumApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for spec in self.settings.models:
-            on_now = self.enabled.get(spec.name, False)
-            verb = "Disable" if on_now else "Enable"
-            yield SystemCommand(
-                f"{verb} model: {spec.name}",
-                f"{spec.provider} · {spec.model}",
-                lambda name=spec.name: self.toggle_model(name),
-            )
-        yield SystemCommand(
-            f"Retrieval: turn {'off' if self.retrieval else 'on'}",
-            "placeholder until the vector store exists",
-            self.toggle_retrieval,
-        )
-        yield SystemCommand(
-            "New session", "start over without earlier context", self.action_new_session
-        )
-        yield SystemCommand(
-            "Open history", "past sessions and queries (F2)", self.action_open_history
-        )
-        yield SystemCommand(
-            "Export session as Markdown",
-            "write this session to a file",
-            lambda: self.export_session("md"),
-        )
-        yield SystemCommand(
-            "Export session as JSON",
-            "write this session to a file",
-            lambda: self.export_session("json"),
-        )
-        yield SystemCommand(
-            "Export session as HTML",
-            "write this session to a file",
-            lambda: self.export_session("html"),
-        )
-        yield SystemCommand("Help", "every key (F1)", self.action_help)
-
-
-def system_clipboard_command() -> list[str] | None:
-    for command in (
-        ["wl-copy"],
-        ["xclip", "-selection", "clipboard"],
-        ["xsel", "-b", "-i"],
-        ["pbcopy"],
-    ):
-        if shutil.which(command[0]):
-            return command
-    return None
-
-
-async def _pipe_to(command: list[str], text: str) -> None:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        await asyncio.wait_for(process.communicate(text.encode()), 5)
-    except (OSError, TimeoutError):
-        pass  # OSC 52 already carried the text; the tool is a bonus
+        yield from quorum_commands(self)
 
 
 def run_app(settings: Settings) -> int:

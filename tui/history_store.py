@@ -1,21 +1,20 @@
-"""`History` backed by `core.history` (SQLite) and `core.export`."""
+"""`History` backed by `core.history` (SQLite)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from core import paths
 from core.config import ModelSpec
-from core.export import export_session
-from core.history import HistoryStore, HistoryWriter, SessionRecord
+from core.history import HistoryStore, HistoryWriter
 from core.providers.base import Message
-from tui.history_bridge import (
-    AnswerRecord,
+from tui.history_types import (
     ExportFormat,
     QueryRecord,
     Recorder,
     SessionInfo,
+    query_records,
+    write_export,
 )
 
 
@@ -60,18 +59,7 @@ class StoreHistory:
         ]
 
     def session_queries(self, session_id: str) -> list[QueryRecord]:
-        record = self.store.load_session(session_id)
-        return [
-            QueryRecord(
-                turn.query,
-                tuple(
-                    AnswerRecord(r.model, r.text, None if r.ok else (r.error or r.state))
-                    for r in turn.responses
-                ),
-                turn.created_at,
-            )
-            for turn in record.turns
-        ]
+        return query_records(self.store.load_session(session_id))
 
     def conversation(self, model: str, max_turns: int) -> list[Message]:
         if self._session_id is None:
@@ -80,16 +68,8 @@ class StoreHistory:
 
     def export(self, fmt: ExportFormat = "md") -> Path:
         if self._session_id is None:
-            raise ValueError("this session has no answers to export yet")
-        record: SessionRecord = self.store.load_session(self._session_id)
-        if not record.turns:
-            raise ValueError("this session has no answers to export yet")
-        target = paths.data_dir() / "exports"
-        target.mkdir(parents=True, exist_ok=True)
-        path = target / f"session-{record.id[:8]}.{fmt}"
-        content = export_session(record, fmt)
-        path.write_text(content if isinstance(content, str) else str(content), encoding="utf-8")
-        return path
+            return write_export(None, fmt)
+        return write_export(self.store.load_session(self._session_id), fmt)
 
     def close(self) -> None:
         self.store.close()

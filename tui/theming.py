@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,19 @@ def register_themes(app: App[Any], directories: list[Path] | None = None) -> lis
         except Exception as exc:  # Textual rejected the colours: skip this theme only
             problems.append(f"theme {spec.name!r} ({spec.source}) skipped: {exc}")
     return problems
+
+
+def initial_theme(
+    available: Iterable[str], configured: str | None, saved: str | None
+) -> tuple[str, str | None]:
+    """The theme to start with: the config's ``[ui] theme``, else the one last chosen in the
+    app, else the default; and a notice when the wanted theme is not installed."""
+    names = set(available)
+    fallback = DEFAULT_THEME if DEFAULT_THEME in names else "textual-dark"
+    for wanted, origin in ((configured, "[ui] theme"), (saved, "the theme chosen last time")):
+        if wanted is None:
+            continue
+        if wanted in names:
+            return wanted, None
+        return fallback, f"unknown theme {wanted!r} ({origin}); using {fallback}"
+    return fallback, None

@@ -553,6 +553,70 @@ class HistoryStore:
                 )
         return session_id
 
+    # --- retries: record some models again into an existing turn ----------------------------
+    def restart_responses(self, turn_id: int, models: Sequence[ModelSpec]) -> TurnHandle:
+        """Record ``models`` again in an existing turn (a retry): each one's response row goes
+        back to ``queued`` with no text or figures (a model the turn lacks gets a new row), and
+        the turn is ``running`` again. The handle's response ids are those models' only."""
+        stamp = now()
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT session_id, seq FROM turns WHERE id = ?", (turn_id,)
+            ).fetchone()
+            if row is None:
+                raise HistoryError(f"no turn {turn_id} in {self.path}")
+            ids: dict[str, int] = {}
+            for spec in models:
+                conn.execute(
+                    "INSERT INTO responses (turn_id, seq, model, provider, model_id, state, "
+                    "updated_at) VALUES (?, (SELECT COALESCE(MAX(seq), -1) + 1 FROM responses "
+                    "WHERE turn_id = ?), ?, ?, ?, 'queued', ?) ON CONFLICT (turn_id, model) DO "
+                    "UPDATE SET provider = excluded.provider, model_id = excluded.model_id, "
+                    "state = 'queued', text = '', reasoning = '', finish_reason = NULL, "
+                    "error = NULL, error_kind = NULL, status = NULL, ttft_ms = NULL, "
+                    "total_ms = NULL, tokens_in = NULL, tokens_out = NULL, tokens_per_s = NULL, "
+                    "attempts = 0, updated_at = excluded.updated_at",
+                    (turn_id, turn_id, spec.name, spec.provider, spec.model, stamp),
+                )
+                (ids[spec.name],) = conn.execute(
+                    "SELECT id FROM responses WHERE turn_id = ? AND model = ?",
+                    (turn_id, spec.name),
+                ).fetchone()
+            conn.execute(
+                "UPDATE turns SET state = 'running', finished_at = NULL, writer_pid = ? "
+                "WHERE id = ?",
+                (os.getpid(), turn_id),
+            )
+            conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (stamp, row[0]))
+        return TurnHandle(turn_id, str(row[0]), int(row[1]), ids)
+
+    def end_turn_if_settled(self, turn_id: int, wall_ms: float | None) -> bool:
+        """End a turn as ``done`` if every one of its responses has ended; else leave it
+        ``running`` for the writer still recording into it (a retry). A turn keeps the wall
+        time of its first fan-out. True when the turn was ended."""
+        stamp = now()
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE turns SET wall_ms = COALESCE(wall_ms, ?) WHERE id = ?", (wall_ms, turn_id)
+            )
+            (unsettled,) = conn.execute(
+                "SELECT COUNT(*) FROM responses WHERE turn_id = ? AND state NOT IN "
+                f"({', '.join('?' * len(TERMINAL_STATES))})",
+                (turn_id, *sorted(TERMINAL_STATES)),
+            ).fetchone()
+            if unsettled:
+                return False
+            conn.execute(
+                "UPDATE turns SET state = 'done', finished_at = ?, writer_pid = NULL WHERE id = ?",
+                (stamp, turn_id),
+            )
+            conn.execute(
+                "UPDATE sessions SET updated_at = ? WHERE id = "
+                "(SELECT session_id FROM turns WHERE id = ?)",
+                (stamp, turn_id),
+            )
+        return True
+
 
 _RESPONSE_FIELDS = tuple(ResponseRecord.__dataclass_fields__)
 _RESPONSE_COLUMNS = ", ".join(_RESPONSE_FIELDS)

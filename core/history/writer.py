@@ -6,12 +6,17 @@
             writer.apply(event)                                 # cheap: buffers in memory
     writer.close()                                              # always (use try/finally)
 
+    retry = writer.restart([spec])    # or HistoryWriter.resume(store, turn_id, [spec]): records
+                                      # those models again into the same turn, replacing answers
+
 Streamed text is appended to the database in batches: when `apply` sees that the last flush is
 older than ``flush_interval`` (0.5 s), on every terminal event, and from a small timer thread so
 that text which arrived just before a stall is not held back either. A SIGKILL therefore loses
 at most about ``flush_interval`` of text. `close` marks every response that has not ended as
 ``interrupted`` (its partial text is kept) and the turn as ``interrupted`` unless the fan-out
-finished. A database error never reaches the fan-out: recording stops and `error` says why.
+finished; a finished turn is ``done`` once every response in it has ended (a retry may still be
+recording into it). A database error never reaches the fan-out: recording stops and `error` says
+why.
 """
 
 from __future__ import annotations
@@ -99,8 +104,50 @@ class HistoryWriter:
         timer: bool = True,
     ) -> None:
         """Write the turn (and a queued response per model) at once. Raises HistoryError."""
+        self._setup(
+            store, store.begin_turn(session_id, query, models), models, flush_interval, clock, timer
+        )
+
+    @classmethod
+    def resume(
+        cls,
+        store: HistoryStore,
+        turn_id: int,
+        models: Sequence[ModelSpec],
+        *,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+        timer: bool = True,
+    ) -> HistoryWriter:
+        """Record ``models`` again into an existing turn: their earlier answers are replaced,
+        the other models' answers are kept. Raises HistoryError."""
+        writer = cls.__new__(cls)
+        handle = store.restart_responses(turn_id, models)
+        writer._setup(store, handle, models, flush_interval, clock, timer)
+        return writer
+
+    def restart(self, models: Sequence[ModelSpec]) -> HistoryWriter:
+        """A writer recording ``models`` again into this writer's turn (see `resume`)."""
+        return HistoryWriter.resume(
+            self._store,
+            self.turn.turn_id,
+            models,
+            flush_interval=self._interval,
+            clock=self._clock,
+            timer=self._thread is not None,
+        )
+
+    def _setup(
+        self,
+        store: HistoryStore,
+        turn: TurnHandle,
+        models: Sequence[ModelSpec],
+        flush_interval: float,
+        clock: Callable[[], float],
+        timer: bool,
+    ) -> None:
         self._store = store
-        self.turn: TurnHandle = store.begin_turn(session_id, query, models)
+        self.turn: TurnHandle = turn
         self._pending = {
             spec.name: _Pending(self.turn.response_ids[spec.name], spec.provider) for spec in models
         }
@@ -160,9 +207,11 @@ class HistoryWriter:
             self._flush_locked()
             self._closed = True
             if self.error is None:
-                state = "done" if self._finished else "interrupted"
                 try:
-                    self._store.end_turn(self.turn.turn_id, state, self._wall_ms)
+                    if self._finished:
+                        self._store.end_turn_if_settled(self.turn.turn_id, self._wall_ms)
+                    else:
+                        self._store.end_turn(self.turn.turn_id, "interrupted", self._wall_ms)
                 except sqlite3.Error as exc:
                     self.error = f"could not record the end of the turn: {exc}"
 

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.history_bridge import History, QueryRecord
+from tui.history_types import History, QueryRecord
 from tui.markdown import FastMarkdown
 
 

@@ -1,0 +1,64 @@
+"""The app's command-palette entries and the system clipboard helper."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+if TYPE_CHECKING:
+    from tui.app import QuorumApp
+
+
+def quorum_commands(app: QuorumApp) -> Iterable[SystemCommand]:
+    """Quorum's own palette commands (after Textual's: theme, keys, quit, ...)."""
+    for spec in app.settings.models:
+        on_now = app.enabled.get(spec.name, False)
+        verb = "Disable" if on_now else "Enable"
+        yield SystemCommand(
+            f"{verb} model: {spec.name}",
+            f"{spec.provider} · {spec.model}",
+            lambda name=spec.name: app.toggle_model(name),
+        )
+    yield SystemCommand(
+        f"Retrieval: turn {'off' if app.retrieval else 'on'}",
+        "placeholder until the vector store exists",
+        app.toggle_retrieval,
+    )
+    yield SystemCommand("New session", "start over without earlier context", app.action_new_session)
+    yield SystemCommand("Open history", "past sessions and queries (F2)", app.action_open_history)
+    for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
+        yield SystemCommand(
+            f"Export session as {label}",
+            "write this session to a file",
+            lambda fmt=fmt: app.export_session(fmt),
+        )
+    yield SystemCommand("Help", "every key (F1)", app.action_help)
+
+
+def system_clipboard_command() -> list[str] | None:
+    for command in (
+        ["wl-copy"],
+        ["xclip", "-selection", "clipboard"],
+        ["xsel", "-b", "-i"],
+        ["pbcopy"],
+    ):
+        if shutil.which(command[0]):
+            return command
+    return None
+
+
+async def pipe_to(command: list[str], text: str) -> None:
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await asyncio.wait_for(process.communicate(text.encode()), 5)
+    except (OSError, TimeoutError):
+        pass  # OSC 52 already carried the text; the tool is a bonus
