@@ -115,7 +115,8 @@ def test_ask_json_is_exactly_one_object_with_every_key(
 
     assert result.returncode == 0
     data = json.loads(result.stdout)  # the whole of stdout is one JSON document
-    assert set(data) == {"query", "wall_ms", "responses", "session_id"}
+    assert set(data) == {"query", "wall_ms", "context", "responses", "session_id"}
+    assert data["context"] == []  # nothing retrieved: the knowledge base is empty
     assert data["query"] == "What is 2+2?"
     assert data["wall_ms"] > 0
     gpt, down = data["responses"]
@@ -453,7 +454,7 @@ def test_models_check_reports_failures_and_exits_1(
     assert "needs $QUORUM_TEST_UNSET_KEY" in rows["gem"]
     assert "/nonexistent/tiny.gguf" in rows["tiny"]
     assert "ok (" in rows["smol"] and ".gguf" in rows["smol"]  # the bundled GGUF resolves
-    assert result.stdout.splitlines()[-1] == "2 reachable, 4 failed, 0 not checked"
+    assert result.stdout.splitlines()[-1] == "2 reachable, 3 failed, 1 not checked"
     assert loopback.requests_for("gem") == []
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, TextIO
 import anyio
 
 from core.cli.argtypes import positive_float
+from core.cli.glyphs import unicode_ok
 from core.cli.live import LiveView
 from core.cli.printer import TextPrinter
 from core.cli.recording import add_ask_options, recording
@@ -142,6 +143,7 @@ async def ask(
     interruption can still show it); ``history`` (already begun, closed by its owner) records
     every event; ``conversations`` gives each model its own earlier turns."""
     live = printer.running() if printer is not None else nullcontext()
+    ascii_only = not unicode_ok(out)  # JSON can say anything in ASCII, losslessly
     async with make_client(len(models)) as client:
         providers = ProviderSet(client)
         try:
@@ -152,7 +154,7 @@ async def ask(
                     if history is not None:
                         history.apply(event)
                     if mode == "jsonl":
-                        out.write(json.dumps(event_to_dict(event), ensure_ascii=False) + "\n")
+                        out.write(json.dumps(event_to_dict(event), ensure_ascii=ascii_only) + "\n")
                         out.flush()
                     elif printer is not None:
                         printer.show(event)
@@ -162,7 +164,7 @@ async def ask(
         body = result.to_json()
         if history is not None:
             body["session_id"] = history.session_id  # `quorum export ID`, `ask --session ID`
-        out.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        out.write(json.dumps(body, ensure_ascii=ascii_only, indent=2) + "\n")
     elif printer is not None:
         printer.summary(result)
     out.flush()

@@ -37,6 +37,11 @@ def for_stream(stream: TextIO) -> Glyphs:
     return UNICODE
 
 
+def unicode_ok(stream: TextIO) -> bool:
+    """Whether ``stream`` can write Unicode text (else JSON written to it escapes non-ASCII)."""
+    return for_stream(stream) is UNICODE
+
+
 def current() -> Glyphs:
     """The glyphs standard output can show."""
     return for_stream(sys.stdout)
@@ -45,5 +50,6 @@ def current() -> Glyphs:
 def prepare_streams() -> None:
     """Standard output and error replace characters their encoding lacks instead of raising."""
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        # "surrogateescape" is what Python picks under the C locale: it raises just the same
+        if isinstance(stream, io.TextIOWrapper) and stream.errors in ("strict", "surrogateescape"):
             stream.reconfigure(errors="replace")

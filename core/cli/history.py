@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.cli.argtypes import positive_int
+from core.cli.glyphs import unicode_ok
 from core.cli.table import cell, format_table
 from core.cli.usertext import argument
 from core.config import Settings
@@ -148,4 +149,4 @@ def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 
 
 def _dump(data: Any, out: TextIO) -> None:
-    out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    out.write(json.dumps(data, ensure_ascii=not unicode_ok(out), indent=2) + "\n")

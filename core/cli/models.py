@@ -95,7 +95,7 @@ async def probe_http(client: httpx.AsyncClient, spec: ModelSpec) -> ProbeResult:
     key = spec.resolve_api_key()
     provider = HTTP_PROVIDERS[spec.provider]
     if provider.needs_key and key is None:
-        return ProbeResult("failed", f"not checked: no API key ({key_status(spec)})")
+        return ProbeResult("skipped", f"not checked: no API key ({key_status(spec)})")
     url, headers = ENDPOINTS[spec.provider](spec, key)
     host = httpx.URL(url).netloc.decode("ascii", "replace")
     started = time.perf_counter()

@@ -72,7 +72,9 @@ class AnthropicDecoder(FrameDecoder):
         elif kind == "message_start":
             usage = (frame.get("message") or {}).get("usage") or {}
             self.tokens_in = usage.get("input_tokens")
-            sink.usage(self.tokens_in, usage.get("output_tokens"))
+            # Its output_tokens is a placeholder (1); the count comes with message_delta. A
+            # stream cut before that leaves it unset, and the engine counts what streamed.
+            sink.usage(self.tokens_in, None)
         elif kind == "message_delta":
             stop = (frame.get("delta") or {}).get("stop_reason")
             if stop:
