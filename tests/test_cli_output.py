@@ -76,9 +76,11 @@ def test_escape_sequences_in_model_names_never_reach_the_terminal(
 
     asked = quorum("ask", "--config", str(config), "hi")
     listed = quorum("models", "--config", str(config))
+    unknown = quorum("ask", "--config", str(config), "-m", "nope", "hi")  # lists the names
 
-    assert asked.returncode == 0 and listed.returncode == 0
-    for text in (asked.stdout, listed.stdout):
+    assert asked.returncode == 0 and listed.returncode == 0 and unknown.returncode == 2
+    assert "configured: evil" in unknown.stderr
+    for text in (asked.stdout, asked.stderr, listed.stdout, unknown.stderr):
         assert "\x1b" not in text and "\x07" not in text
     assert "evil │ an answer" in asked.stdout.splitlines()
     assert any(line.startswith("evil ") and " ok " in line for line in asked.stdout.splitlines())

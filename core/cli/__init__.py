@@ -17,6 +17,7 @@ from typing import Any
 from core.cli import ask, glyphs, history, kb, models
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
+from core.sanitize import strip_control
 
 FAMILIES = (ask, models, history, kb)
 
@@ -24,7 +25,7 @@ FAMILIES = (ask, models, history, kb)
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"quorum: error: {message}\n")
+        sys.stderr.write(f"quorum: error: {strip_control(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code
         return _launch_tui(settings)
     except ConfigError as exc:
-        sys.stderr.write(f"quorum: {exc}\n")
+        sys.stderr.write(f"quorum: {strip_control(str(exc))}\n")  # it may quote model names
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("quorum: interrupted\n")

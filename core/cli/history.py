@@ -17,6 +17,7 @@ from core.cli.usertext import argument
 from core.config import Settings
 from core.export import FORMATS, ExportFormat, ExportFormatError, export_session, import_session
 from core.history import HistoryError, HistoryStore
+from core.sanitize import strip_control
 
 COMMANDS = ("history", "export", "import")
 _OK, _USAGE = 0, 2
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
                 return _export(store, args, out)
             return _import(store, args, out)
     except (HistoryError, ExportFormatError) as exc:
-        sys.stderr.write(f"quorum: {exc}\n")
+        sys.stderr.write(f"quorum: {strip_control(str(exc))}\n")
         return _USAGE
 
 
