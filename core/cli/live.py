@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
 import anyio
@@ -33,6 +33,7 @@ from core.events import (
     ReasoningDelta,
     Retrying,
     Started,
+    TerminalEvent,
     TextDelta,
     UsageReported,
 )
@@ -97,13 +98,6 @@ class Progress:
         return self.state, figures, self.tail
 
 
-@dataclass(slots=True)
-class _Screen:
-    """What the status block last put on screen."""
-
-    lines: list[str] = field(default_factory=list)
-
-
 class LiveView:
     """The ``ask`` printer for a terminal (same calls as `TextPrinter`)."""
 
@@ -119,11 +113,11 @@ class LiveView:
         self.glyphs = for_stream(out)
         self.labels = Labels(names, color=True)
         self._clock = clock
-        self._size = size or (lambda: tuple(shutil.get_terminal_size()))  # type: ignore[return-value]
+        self._size = size or _terminal_size
         self._order = list(names)
         self._answers = {n: ModelResult(n) for n in names}
         self._running: dict[str, Progress] = {}
-        self._screen = _Screen()
+        self._drawn: list[str] = []  # the status lines now on screen
 
     # --- the printer calls -------------------------------------------------------------------
     @asynccontextmanager
@@ -151,15 +145,15 @@ class LiveView:
                 self._running[name] = Progress(name, now)
             self._write()
             return
-        model = getattr(event, "model", None)
-        if model is None:
+        if not isinstance(event, ModelEvent):
             return
+        model = event.model
         answer = self._answers.setdefault(model, ModelResult(model))
-        answer.apply(event)  # type: ignore[arg-type]
+        answer.apply(event)
         progress = self._running.get(model)
         if progress is not None:
-            progress.apply(event, now)  # type: ignore[arg-type]
-        if isinstance(event, Finished | Failed | Cancelled):
+            progress.apply(event, now)
+        if isinstance(event, TerminalEvent):
             self._running.pop(model, None)
             self._write(self._answer_text(answer, event))
 
@@ -238,10 +232,15 @@ class LiveView:
     def _write(self, printed: str = "") -> None:
         """Erase the status block, print ``printed``, draw the block again: one write."""
         lines = self._status_lines()
-        if not printed and lines == self._screen.lines:
+        if not printed and lines == self._drawn:
             return
-        erase = f"\x1b[{len(self._screen.lines)}F\x1b[J" if self._screen.lines else ""
+        erase = f"\x1b[{len(self._drawn)}F\x1b[J" if self._drawn else ""
         block = "".join(line + "\n" for line in lines)
         self.out.write(_SYNC_ON + erase + printed + block + _SYNC_OFF)
         self.out.flush()
-        self._screen.lines = lines
+        self._drawn = lines
+
+
+def _terminal_size() -> tuple[int, int]:
+    size = shutil.get_terminal_size()
+    return size.columns, size.lines
