@@ -11,6 +11,7 @@ from core.store.documents import Chunk
 from core.store.embedder import BuiltinEmbedder
 from core.store.kb import KnowledgeBase, StoreError, embedding_text
 from core.store.retrieval import fuse
+from tests.chroma_server import chroma_server
 
 NOTES = {
     "/notes/deploy.md": [
@@ -132,3 +133,29 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     fused = fuse([["a", "b", "c"], ["c", "a", "d"]])
     assert [item for item, _ in fused][:2] == ["a", "c"]
     assert {item for item, _ in fused} == {"a", "b", "c", "d"}
+
+
+def test_a_shared_chroma_server_serves_what_another_machine_ingested(
+    tmp_path: Path, embedder: BuiltinEmbedder
+) -> None:
+    with chroma_server(tmp_path) as url:
+        settings = StoreSettings(url=url, min_score=0.2)
+        alice = KnowledgeBase(settings, root=tmp_path / "alice", embedder=embedder)
+        for path, sections in NOTES.items():
+            add(alice, path, sections)
+        assert alice.sync()
+        # bob has an empty local catalog: every source comes from the server
+        bob = KnowledgeBase(settings, root=tmp_path / "bob", embedder=embedder)
+        found = bob.search("how do I undo a bad release?")
+        assert found[0].source == "/notes/deploy.md"
+        assert "roll back" in found[0].text
+        assert found[0].location == "lines 11-15"
+
+
+def test_an_unreachable_server_is_a_clear_error(tmp_path: Path, embedder: BuiltinEmbedder) -> None:
+    from tests.conftest import closed_port
+
+    settings = StoreSettings(url=f"http://127.0.0.1:{closed_port()}")
+    kb = KnowledgeBase(settings, root=tmp_path / "s", embedder=embedder)
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1"):
+        kb.search("anything")

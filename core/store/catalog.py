@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(indexed) WHERE indexed = 0;
 CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS history_keys (key TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, text, content='chunks', content_rowid='rowid', tokenize='unicode61'
 );
@@ -397,6 +398,19 @@ class Catalog:
         with self._transaction() as conn:
             conn.execute("UPDATE chunks SET indexed = 0")
             conn.execute("DELETE FROM tombstones")
+
+    # --- which history texts the history collection holds --------------------------------
+    def history_keys(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT key FROM history_keys")}
+
+    def add_history_keys(self, keys: Sequence[str]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO history_keys(key) VALUES (?)", [(k,) for k in keys]
+            )
+
+    def clear_history_keys(self) -> None:
+        self._conn.execute("DELETE FROM history_keys")
 
     def clear(self) -> None:
         with self._transaction() as conn:

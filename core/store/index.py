@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 KB_COLLECTION = "quorum_kb"
+HISTORY_COLLECTION = "quorum_history"
 
 
 class IndexError_(Exception):

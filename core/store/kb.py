@@ -14,15 +14,26 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from core import paths
 from core.config import ModelSpec, Settings, StoreSettings
 from core.events import Source
 from core.store.catalog import Catalog, PendingVectors, StoredChunk
 from core.store.embedder import BuiltinEmbedder, Embedder, EmbeddingError, HttpEmbedder
-from core.store.index import EmbeddingMismatch, IndexError_, VectorIndex, WriterLock, make_client
+from core.store.index import (
+    HISTORY_COLLECTION,
+    KB_COLLECTION,
+    EmbeddingMismatch,
+    IndexError_,
+    VectorIndex,
+    WriterLock,
+    make_client,
+)
 from core.store.retrieval import Mode, cosine, rank
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 SYNC_BATCH = 1000
 T = TypeVar("T")
@@ -61,7 +72,8 @@ class KnowledgeBase:
         self._models = tuple(models)
         self._embedder = embedder
         self.catalog = _open_catalog(self.root / "catalog.sqlite3")
-        self._index: VectorIndex | None = None
+        self._client: ClientAPI | None = None
+        self._indexes: dict[str, VectorIndex] = {}
         self.lock = WriterLock(self.root / "writer.lock")
 
     @classmethod
@@ -88,19 +100,25 @@ class KnowledgeBase:
 
     @property
     def index(self) -> VectorIndex:
-        if self._index is None:
-            try:
-                client = make_client(self.root / "chroma", self.settings.url)
-            except IndexError_ as exc:
-                raise StoreError(str(exc)) from None
-            self._index = VectorIndex(client, self.embedder)
-        return self._index
+        """The knowledge base's collection."""
+        return self.collection(KB_COLLECTION)
+
+    def collection(self, name: str) -> VectorIndex:
+        """A collection of this store (one chromadb client per store, shared by them)."""
+        if name not in self._indexes:
+            if self._client is None:
+                try:
+                    self._client = make_client(self.root / "chroma", self.settings.url)
+                except IndexError_ as exc:
+                    raise StoreError(str(exc)) from None
+            self._indexes[name] = VectorIndex(self._client, self.embedder, name)
+        return self._indexes[name]
 
     def warm(self) -> None:
         """Load the embedder and open the index now (the TUI calls this after first paint)."""
         self.embedder.embed(["warm-up"])
         if not self.is_empty():
-            self._guarded(lambda: self.index.count())
+            self.guarded(lambda: self.index.count())
 
     def check_embedder(self) -> None:
         """The catalog's vectors must come from the configured embedder."""
@@ -116,7 +134,7 @@ class KnowledgeBase:
 
     def is_empty(self) -> bool:
         if self.settings.url:
-            return bool(self._guarded(lambda: self.index.count() == 0))
+            return bool(self.guarded(lambda: self.index.count() == 0))
         return self.catalog.stats()["chunks"] == 0
 
     # --- reading ----------------------------------------------------------------------------
@@ -132,7 +150,7 @@ class KnowledgeBase:
         vector = self.embed([query])[0]
         vector_hits: list[tuple[str, float]] = []
         if mode != "keyword":
-            hits = self._guarded(lambda: self.index.query(vector, pool))
+            hits = self.guarded(lambda: self.index.query(vector, pool))
             vector_hits = [(h.id, h.similarity) for h in hits]
         keyword_hits = self.catalog.keyword_search(query, pool) if mode != "vector" else []
         missing = [i for i in keyword_hits if i not in dict(vector_hits)]
@@ -148,7 +166,7 @@ class KnowledgeBase:
         chunks = self.catalog.chunks([r.id for r in ranked])
         remote = [r.id for r in ranked if r.id not in chunks]
         if remote:  # a shared server knows chunks that other machines ingested
-            chunks.update(self._guarded(lambda: self._remote_chunks(remote)))
+            chunks.update(self.guarded(lambda: self._remote_chunks(remote)))
         return tuple(_source(chunks[r.id], r.similarity) for r in ranked if r.id in chunks)
 
     def _remote_chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
@@ -181,7 +199,7 @@ class KnowledgeBase:
                 batch = self.catalog.pending(SYNC_BATCH)
                 if not batch.ids and not batch.tombstones:
                     return True
-                self._guarded(partial(self._apply, batch))
+                self.guarded(partial(self._apply, batch))
                 self.catalog.mark_indexed(batch.ids, batch.tombstones)
 
     def _apply(self, batch: PendingVectors) -> None:
@@ -199,8 +217,10 @@ class KnowledgeBase:
         with self.lock.hold() as held:
             if not held:
                 raise StoreError("another Quorum process is writing the knowledge base; try again")
-            self._guarded(lambda: self.index.drop())
-            self._index = None
+            for name in (KB_COLLECTION, HISTORY_COLLECTION):  # both were in the old space
+                self.guarded(self.collection(name).drop)
+                self._indexes.pop(name, None)
+            self.catalog.clear_history_keys()
             self.catalog.set_vectors(vectors)
             self.catalog.mark_all_unindexed()
             self.catalog.set_meta("embedder", self.embedder.name)
@@ -214,7 +234,7 @@ class KnowledgeBase:
         except EmbeddingError as exc:
             raise StoreError(str(exc)) from None
 
-    def _guarded(self, call: Callable[[], T]) -> T:
+    def guarded(self, call: Callable[[], T]) -> T:
         try:
             return call()
         except StoreError:

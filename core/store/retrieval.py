@@ -11,12 +11,13 @@ word of the question exactly (stop words never match) and is kept whatever its s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 RRF_K = 60
 Mode = Literal["hybrid", "vector", "keyword"]
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +28,9 @@ class Ranked:
     keyword_rank: int | None  # 1 = the keyword index's best hit
 
 
-def fuse(rankings: Sequence[Sequence[str]], k: int = RRF_K) -> list[tuple[str, float]]:
+def fuse(rankings: Sequence[Sequence[Key]], k: int = RRF_K) -> list[tuple[Key, float]]:
     """Ids by fused score, best first; ties keep first-seen order (stable)."""
-    scores: dict[str, float] = {}
+    scores: dict[Key, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(dict.fromkeys(ranking), start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
