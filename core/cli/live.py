@@ -85,7 +85,7 @@ class Progress:
         elapsed = now - self.started_at
         if self.state == "retrying" and self.retry_at is not None:
             left = max(0.0, self.retry_at - now)
-            return f"retrying in {left:.0f}s", [], self.retry_reason
+            return f"retrying in {left:.1f}s", [], self.retry_reason
         figures = [f"{elapsed:.1f}s"]
         tokens = self.tokens_out if self.tokens_out is not None else self.chunks
         if tokens:
