@@ -134,7 +134,7 @@ def test_ask_json_is_exactly_one_object_with_every_key(
     assert "What is 2+2?" in exported.stdout and "Four" in exported.stdout
 
     unrecorded = quorum("ask", "--config", str(config), "--json", "--no-history", "again?")
-    assert set(json.loads(unrecorded.stdout)) == {"query", "wall_ms", "responses"}
+    assert set(json.loads(unrecorded.stdout)) == {"query", "wall_ms", "responses", "context"}
 
 
 def test_ask_jsonl_is_the_event_stream(council: Path) -> None:
