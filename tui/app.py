@@ -28,6 +28,7 @@ from textual.widgets import Footer
 from core.config import ModelSpec, Settings
 from core.events import Cancelled, Event, Failed, FanoutFinished, FanoutStarted, Finished
 from core.state import load_state, save_state
+from tui import glyphs
 from tui.commands import pipe_to, quorum_commands, system_clipboard_command
 from tui.history_bridge import open_history
 from tui.history_types import ExportFormat, History, Recorder
@@ -37,6 +38,7 @@ from tui.screens.query_search import QuerySearchScreen
 from tui.theming import initial_theme, register_themes
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea, QueryHistory
+from tui.widgets.question import QuestionStrip
 from tui.widgets.stream_view import StreamView
 from tui.widgets.summary import SourcesStrip, SummaryPanel
 
@@ -139,6 +141,7 @@ class QuorumApp(App[int]):
             return []
 
     def compose(self) -> ComposeResult:
+        yield QuestionStrip(id="question")
         with PaneGrid(id="grid"):
             for spec in self.active_models():
                 pane = self._new_pane(spec)
@@ -248,6 +251,7 @@ class QuorumApp(App[int]):
             return
         self.queries.add(query)
         self.query_one(PromptArea).set_query("")
+        self.query_one(QuestionStrip).show(query)
         # Kept for retries: a retried model gets the context its first try had, not its answer.
         self._turn_context = {m.name: self._conversation(m.name) for m in models}
         self._turn = self._recorder(lambda: self.history.record(query, models))
@@ -442,6 +446,7 @@ class QuorumApp(App[int]):
             return
         self.history.new_session()
         self._turn = None
+        self.query_one(QuestionStrip).show("")
         for pane in self.panes.values():
             pane.state.state = "idle"
             pane.state.query = ""
@@ -481,8 +486,12 @@ class QuorumApp(App[int]):
         yield from super().get_system_commands(screen)
         yield from quorum_commands(self)
 
+    def get_css_variables(self) -> dict[str, str]:
+        return {**super().get_css_variables(), **glyphs.css_variables()}  # $frame: ASCII or not
+
 
 def run_app(settings: Settings) -> int:
+    glyphs.configure()  # ASCII frames and symbols on a terminal that cannot show Unicode
     app = QuorumApp(settings)
     app.run()
     return 0

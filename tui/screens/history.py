@@ -15,12 +15,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from core.sanitize import strip_control
 from tui.history_types import History, QueryRecord
 from tui.markdown import FastMarkdown
+from tui.timefmt import human_time
 
 
 def render_record(record: QueryRecord) -> RenderableType:
-    parts: list[RenderableType] = [Text(record.query, style="bold"), Text(record.when, style="dim")]
+    parts: list[RenderableType] = [
+        Text(record.query, style="bold"),
+        Text(human_time(record.when), style="dim"),
+    ]
     for answer in record.answers:
         parts.append(Rule(Text(answer.model), align="left"))
         if answer.error:
@@ -28,6 +33,11 @@ def render_record(record: QueryRecord) -> RenderableType:
         else:
             parts.append(FastMarkdown(answer.text))
     return Group(*parts)
+
+
+def first_line(text: str) -> str:
+    lines = strip_control(text).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 class HistoryScreen(Screen[str | None]):
@@ -62,7 +72,7 @@ class HistoryScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         self._fill_sessions("")
-        self.query_one("#sessions", OptionList).focus()
+        self.query_one("#search", Input).focus()  # typing right away searches
 
     @on(Input.Changed, "#search")
     def _search(self, event: Input.Changed) -> None:
@@ -73,29 +83,39 @@ class HistoryScreen(Screen[str | None]):
         sessions.clear_options()
         for info in self.history.sessions(needle):
             label = Text(no_wrap=True, overflow="ellipsis")
-            label.append(info.when[:16], style="dim")
+            label.append(human_time(info.when), style="dim")
             label.append("  ")
-            label.append(info.title.splitlines()[0] if info.title else "")
+            label.append(first_line(info.title))
             sessions.add_option(Option(label, id=info.id))
-        if not sessions.option_count:
-            self.query_one("#answers", Static).update(Text("No past sessions yet.", style="dim"))
-        else:
+        if sessions.option_count:
             sessions.highlighted = 0
+            return
+        self._fill_queries([])  # nothing is selected: no questions and no answers either
+        if needle.strip():
+            message = Text.assemble("No session matches ", (needle.strip(), "bold"), ".")
+        else:
+            message = Text("No past sessions yet.")
+        message.stylize("dim")
+        self.query_one("#answers", Static).update(message)
 
     @on(OptionList.OptionHighlighted, "#sessions")
     def _session(self, event: OptionList.OptionHighlighted) -> None:
-        session_id = event.option.id or ""
-        self.records = self.history.session_queries(session_id)
+        self._fill_queries(self.history.session_queries(event.option.id or ""))
+
+    def _fill_queries(self, records: list[QueryRecord]) -> None:
+        self.records = records
+        self.selected = None
         queries = self.query_one("#queries", OptionList)
         queries.clear_options()
-        for index, record in enumerate(self.records):
-            first = record.query.strip().splitlines()[0] if record.query.strip() else ""
+        for index, record in enumerate(records):
             queries.add_option(
-                Option(Text(first, no_wrap=True, overflow="ellipsis"), id=str(index))
+                Option(
+                    Text(first_line(record.query), no_wrap=True, overflow="ellipsis"), id=str(index)
+                )
             )
-        if self.records:
+        if records:
             queries.highlighted = 0
-            self._show(self.records[0])
+            self._show(records[0])
 
     @on(OptionList.OptionHighlighted, "#queries")
     @on(OptionList.OptionSelected, "#queries")

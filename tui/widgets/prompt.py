@@ -89,6 +89,8 @@ class PromptArea(TextArea):
             text = self.text
             if text.strip():
                 self.post_message(self.Submitted(text))
+            elif text:
+                self.set_query("")  # blank: nothing to send, and nothing left to join the next
             return
         if key in ("shift+enter", "ctrl+j"):
             event.stop()
