@@ -7,10 +7,13 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from core.config import load_settings
+from core.events import Finished, FirstToken, ModelStats, Started, TextDelta
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_tui import all_done, ask, pane, settings_for, until
 from tui.app import QuorumApp
+from tui.history_bridge import MemoryHistory
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +79,47 @@ async def test_a_pane_scrolled_back_keeps_its_place_across_resizes(
             await resize(pilot, *size)
             # the paragraph the user scrolled to is still the first one in view
             assert visible(app, "a").split()[0] == "part3", (size, visible(app, "a"))
+
+
+MODELS = (  # realistic names: the header has to fit them and every figure
+    ("gpt-4o-mini", "openai"),
+    ("claude-3-5-haiku", "anthropic"),
+    ("gemini-2.0-flash", "gemini"),
+    ("llama3.1:8b-instruct", "ollama"),
+)
+
+
+def header_rows(app: QuorumApp, name: str) -> str:
+    header = pane(app, name).header
+    return "\n".join(header.render_line(y).text for y in range(header.size.height))
+
+
+@pytest.mark.parametrize(("count", "width"), [(4, 160), (3, 180), (4, 80), (1, 60)])
+async def test_pane_headers_show_every_figure(
+    write_config: ConfigWriter, count: int, width: int
+) -> None:
+    models = MODELS[:count]
+    config = write_config(
+        models=[{"name": n, "provider": p, "model": n, "api_key": "k"} for n, p in models]
+    )
+    app = QuorumApp(load_settings(config), history=MemoryHistory())
+    stats = ModelStats(ttft_ms=60.0, total_ms=1200.0, tokens_out=50, tokens_per_s=45.0)
+    async with app.run_test(size=(width, 40)) as pilot:
+        for name, provider in models:
+            app.panes[name].start("q")
+            for event in (
+                Started(name, provider, 1),
+                FirstToken(name, 60.0),
+                TextDelta(name, "An answer."),
+                Finished(name, "stop", stats),
+            ):
+                app.apply_event(event)
+        await app.tick()
+        await pilot.pause()
+        for name, _ in models:
+            rows = header_rows(app, name)
+            assert "…" not in rows, rows  # nothing cut off
+            assert name in rows and "done" in rows, rows
+            assert "0.06s" in rows and "1.2s" in rows and "45" in rows, rows
+            assert "t/s" in rows or "tok/s" in rows, rows
+            assert "An answer." in visible(app, name)

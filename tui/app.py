@@ -21,6 +21,7 @@ from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer
@@ -486,8 +487,11 @@ class QuorumApp(App[int]):
         yield from super().get_system_commands(screen)
         yield from quorum_commands(self)
 
-    def get_css_variables(self) -> dict[str, str]:
-        return {**super().get_css_variables(), **glyphs.css_variables()}  # $frame: ASCII or not
+    def get_css_variables(self) -> dict[str, str]:  # $frame: ASCII frames or not
+        return {**super().get_css_variables(), **glyphs.css_variables()}
+
+    def get_line_filters(self) -> Sequence[LineFilter]:  # ASCII output or not
+        return [*super().get_line_filters(), *glyphs.line_filters()]
 
 
 def run_app(settings: Settings) -> int:

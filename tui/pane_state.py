@@ -24,6 +24,7 @@ from core.events import (
     UsageReported,
 )
 from core.results import ModelResult
+from tui import glyphs
 
 STATES = ("idle", "queued", "loading", "streaming", "retrying", "done", "failed", "cancelled")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
@@ -108,8 +109,9 @@ class PaneState:
             return f"retrying in {left:.0f}s"
         return self.state
 
-    def figures(self) -> list[str]:
-        """Live figures while running, the engine's own stats once finished."""
+    def figures(self, *, short: bool = False) -> list[str]:
+        """Live figures while running, the engine's own stats once finished. ``short`` drops
+        the labels and the token count (``0.06s · 1.2s · 45t/s``) for a narrow pane."""
         s = self.stats
         if s is not None:
             ttft, total = s.ttft_ms, s.total_ms
@@ -124,12 +126,12 @@ class PaneState:
                 rate = tokens / ((total - ttft) / 1000)
         out = []
         if ttft is not None:
-            out.append(f"ttft {ttft / 1000:.2f}s")
+            out.append(f"{ttft / 1000:.2f}s" if short else f"ttft {ttft / 1000:.2f}s")
         if total is not None and self.state != "idle":
             out.append(f"{total / 1000:.1f}s")
         if rate:
-            out.append(f"{rate:.0f} tok/s")
-        if tokens:
+            out.append(f"{rate:.0f}t/s" if short else f"{rate:.0f} tok/s")
+        if tokens and not short:
             out.append(f"{tokens} tok")
         return out
 
@@ -146,8 +148,19 @@ STATE_STYLE = {
 }
 
 
-def header_text(state: PaneState, colors: dict[str, str], *, show_figures: bool = True) -> Text:
-    """One header line. Model names come from the user's config; still never parsed as markup."""
+def header_text(
+    state: PaneState,
+    colors: dict[str, str],
+    *,
+    show_figures: bool = True,
+    below: int = 0,
+    width: int | None = None,
+) -> Text:
+    """The header: name, provider, state, figures and the lines below the view. On one line
+    when that fits ``width``; else the figures go to a second line, in shorter forms as the
+    pane narrows (never cut off while a form fits), and the provider goes before any figure.
+    Model names come from the user's config; still never parsed as markup."""
+    g = glyphs.current()
     color = {
         "streaming": colors.get("primary", ""),
         "loading": colors.get("secondary", ""),
@@ -155,24 +168,50 @@ def header_text(state: PaneState, colors: dict[str, str], *, show_figures: bool 
         "done": colors.get("success", ""),
         "failed": colors.get("error", ""),
     }.get(state.state, "")
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(state.name, style="bold")
-    text.append(f"  {state.provider}", style="dim")
-    text.append("  ")
-    text.append(state.state_label(), style=f"{STATE_STYLE[state.state]} {color}".strip())
-    if show_figures:
-        figures = state.figures()
-        if figures:
-            text.append("  " + " · ".join(figures), style="dim")
+
+    def head(provider: bool) -> Text:
+        text = Text(no_wrap=True, overflow=g.overflow)
+        text.append(state.name, style="bold")
+        if provider:
+            text.append(f"  {state.provider}", style="dim")
+        text.append("  ")
+        text.append(state.state_label(), style=f"{STATE_STYLE[state.state]} {color}".strip())
+        if below:
+            text.append(f"  {g.below}{below}", style="dim")
+        return text
+
+    full = head(provider=True)
+    forms = []
+    if show_figures and (long := state.figures()):
+        short = state.figures(short=True)
+        untallied = [f for f in long if not f.endswith(" tok")]
+        forms = [f" {g.dot} ".join(f) for f in (long, untallied, short)]
+    if not forms:
+        return full
+    if width is None:
+        return _joined(full, "  ", forms[0])
+    for figures in forms[:2]:
+        if full.cell_len + 2 + len(figures) <= width:
+            return _joined(full, "  ", figures)
+    first = full if full.cell_len <= width else head(provider=False)
+    second = next((f for f in forms if len(f) <= width), forms[-1])
+    return _joined(first, "\n", second)
+
+
+def _joined(head: Text, gap: str, figures: str) -> Text:
+    text = head.copy()
+    text.append(gap)
+    text.append(figures, style="dim")
     return text
 
 
 def notice_text(state: PaneState) -> Text | None:
     """The readable message shown at the end of a pane that did not finish."""
+    g = glyphs.current()
     if state.state == "failed":
-        return Text(f"✗ {state.error}", style="bold red")
+        return Text(f"{g.failed} {state.error}", style="bold red")
     if state.state == "cancelled":
         return Text("Cancelled.", style="dim italic")
     if state.state == "retrying" and state.error:
-        return Text(f"⟳ {state.error}", style="yellow")
+        return Text(f"{g.retrying} {state.error}", style="yellow")
     return None

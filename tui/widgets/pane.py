@@ -14,13 +14,15 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from core.events import ModelEvent, ReasoningDelta, TextDelta
+from tui import glyphs
 from tui.blocks import BlockSplitter
 from tui.pane_state import TERMINAL, PaneState, header_text, notice_text
 from tui.widgets.stream_view import StreamView
 
 
 class PaneHeader(Widget):
-    """A one-line header; repaints without layout."""
+    """The pane's header: one line, or two when the figures do not fit beside the name.
+    Repaints without layout unless that line count changes."""
 
     DEFAULT_CSS = "PaneHeader { height: 1; padding: 0 1; }"
 
@@ -30,19 +32,33 @@ class PaneHeader(Widget):
         self._lines_below = lines_below
         self.show_figures = True
         self._last: Text | None = None
+        self._rows = 1
+
+    def _text(self) -> Text:
+        return header_text(
+            self.state,
+            self.app.theme_variables,
+            show_figures=self.show_figures,
+            below=self._lines_below(),
+            width=self.size.width or None,
+        )
 
     def render(self) -> Text:
-        text = header_text(self.state, self.app.theme_variables, show_figures=self.show_figures)
-        below = self._lines_below()
-        if below:
-            text.append(f"  ↓{below}", style="dim")
-        return text
+        self._last = self._text()  # what is on screen: `tick` compares with it
+        return self._last
 
     def tick(self) -> None:
-        text = self.render()
+        text = self._text()
+        rows = text.plain.count("\n") + 1
+        if rows != self._rows:
+            self._rows = rows
+            self.styles.height = rows
         if self._last is None or text.plain != self._last.plain or text.spans != self._last.spans:
             self._last = text
             self.refresh()
+
+    def on_resize(self) -> None:
+        self.tick()
 
 
 class ModelPane(Vertical, can_focus=True):
@@ -77,7 +93,14 @@ class ModelPane(Vertical, can_focus=True):
         self.header = PaneHeader(self.state, lambda: self.body.lines_below)
         self.header.show_figures = show_figures
         self.reasoning_view = Static("", markup=False)
-        self.reasoning = Collapsible(self.reasoning_view, title="reasoning", collapsed=True)
+        g = glyphs.current()
+        self.reasoning = Collapsible(
+            self.reasoning_view,
+            title="reasoning",
+            collapsed=True,
+            collapsed_symbol=g.collapsed,
+            expanded_symbol=g.expanded,
+        )
         self._dirty = False
         self._reasoning_dirty = False
         self._shown_state = "idle"
@@ -140,6 +163,10 @@ class ModelPane(Vertical, can_focus=True):
             if not self.reasoning.collapsed:
                 self.reasoning_view.update(Text(reasoning))
         self.header.tick()
+
+    def on_stream_view_moved(self, event: StreamView.Moved) -> None:
+        event.stop()
+        self.header.tick()  # the count of lines below changed
 
     def on_collapsible_expanded(self) -> None:
         self.reasoning_view.update(Text(self.state.reasoning))

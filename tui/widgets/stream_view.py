@@ -12,15 +12,20 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Region
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui import glyphs
 from tui.blocks import Block
 from tui.markdown import FastMarkdown
 
 
 class StreamView(Widget):
     """Markdown blocks + a live tail + an optional notice (error, cancelled) at the end."""
+
+    class Moved(Message):
+        """The view scrolled or resized by itself (not by a key the pane forwarded)."""
 
     DEFAULT_CSS = """
     StreamView { height: 1fr; padding: 0 1; }
@@ -100,6 +105,8 @@ class StreamView(Widget):
     def _lines(self, renderable: RenderableType, width: int) -> list[Strip]:
         console = self.app.console
         options = console.options.update_width(width)
+        if glyphs.current().ascii:
+            options.encoding = "ascii"  # Rich then draws rules, tables and panels in ASCII
         lines = console.render_lines(renderable, options, pad=False)
         return [Strip(line) for line in lines]
 
@@ -235,6 +242,7 @@ class StreamView(Widget):
             self._rerender()
         else:
             self._settle()
+        self.post_message(self.Moved())
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
@@ -268,10 +276,12 @@ class StreamView(Widget):
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
         self.scroll_lines(3)
+        self.post_message(self.Moved())
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
         self.scroll_lines(-3)
+        self.post_message(self.Moved())
 
     def plain_lines(self) -> list[str]:
         """The rendered text (for tests)."""

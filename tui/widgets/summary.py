@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from tui import glyphs
 from tui.pane_state import PaneState
 
 
 def timing_summary(states: Sequence[PaneState]) -> Text:
     """Who answered first, who was slowest, who failed — from the finished panes."""
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text(no_wrap=True, overflow=glyphs.current().overflow)
     if not states or all(s.state == "idle" for s in states):
         text.append("Ask something: every enabled model answers side by side.", style="dim")
         return text
@@ -44,7 +45,7 @@ def timing_summary(states: Sequence[PaneState]) -> Text:
         parts.append(Text.assemble(("failed ", "dim"), (", ".join(s.name for s in failed), "bold")))
     if cancelled:
         parts.append(Text.assemble(("cancelled ", "dim"), ", ".join(s.name for s in cancelled)))
-    return Text(" · ", style="dim").join(parts)
+    return Text(f" {glyphs.current().dot} ", style="dim").join(parts)
 
 
 def _ttft(state: PaneState) -> float:
@@ -80,6 +81,6 @@ class SourcesStrip(Static):
             self.display = False
             return
         text = Text("sources  ", style="dim")
-        text.append("  ·  ".join(titles))
+        text.append(f"  {glyphs.current().dot}  ".join(titles))
         self.update(text)
         self.display = True
