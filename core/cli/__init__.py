@@ -57,6 +57,10 @@ class Subcommands:
         parser.add_argument("--config", metavar="PATH", dest="sub_config", help=argparse.SUPPRESS)
         return parser
 
+    def nested(self, parser: argparse.ArgumentParser, dest: str) -> Subcommands:
+        """Actions under a command (``quorum kb list``), taking ``--config`` too."""
+        return Subcommands(parser.add_subparsers(dest=dest, metavar="ACTION", required=True))
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="quorum", description="Ask many language models at once.")

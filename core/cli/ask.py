@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
 
 import anyio
@@ -26,8 +27,9 @@ from core.cli.recording import add_ask_options, recording
 from core.cli.usertext import argument, read_stdin
 from core.config import ConfigError, ModelSpec, Settings, with_overrides
 from core.engine import FanOut
-from core.events import Event, event_to_dict
+from core.events import Event, Source, event_to_dict
 from core.history import HistoryWriter
+from core.prompting import with_attachments
 from core.providers import ProviderSet, make_client
 from core.providers.base import Message
 from core.results import FanoutResult
@@ -61,6 +63,20 @@ def add_parsers(sub: Any) -> None:
         metavar="S",
         help="total time limit per model, in seconds",
     )
+    ask.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        dest="files",
+        help="attach this file's whole text to the question (repeatable)",
+    )
+    ask.add_argument(
+        "--no-rag",
+        action="store_true",
+        help="do not add sources from the knowledge base to the question",
+    )
     add_ask_options(ask)
 
 
@@ -72,10 +88,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.timeout is not None:
         models = tuple(with_overrides(m, timeout_s=args.timeout) for m in models)
     mode: OutputMode = "json" if args.json else "jsonl" if args.jsonl else "text"
+    question = prompt  # what retrieval searches for: the words, not the attached files
+    if args.files:
+        from core.attachments import AttachmentError, read_attachments
+
+        try:
+            prompt = with_attachments(prompt, read_attachments(args.files))
+        except AttachmentError as exc:
+            raise ConfigError(str(exc)) from None
+    context = () if args.no_rag else _retrieve(settings, question)
     with recording(settings, args, prompt, models) as rec:
         return run_ask(
-            prompt, models, mode=mode, history=rec.writer, conversations=rec.conversations
+            prompt,
+            models,
+            mode=mode,
+            history=rec.writer,
+            conversations=rec.conversations,
+            context=context,
         )
+
+
+def _retrieve(settings: Settings, question: str) -> tuple[Source, ...]:
+    from core.store.context import retrieve
+
+    def warn(message: str) -> None:
+        sys.stderr.write(f"quorum: {message}\n")
+
+    return retrieve(settings, question, warn=warn)
 
 
 def _choose_models(settings: Settings, names: Sequence[str]) -> tuple[ModelSpec, ...]:
@@ -109,11 +148,19 @@ def run_ask(
     mode: OutputMode,
     history: HistoryWriter | None = None,
     conversations: Mapping[str, Sequence[Message]] | None = None,
+    context: Sequence[Source] = (),
 ) -> int:
     out, err = sys.stdout, sys.stderr
     result = FanoutResult()
     printer = make_printer(out, err, [m.name for m in models]) if mode == "text" else None
-    run = partial(ask, result=result, printer=printer, history=history, conversations=conversations)
+    run = partial(
+        ask,
+        result=result,
+        printer=printer,
+        history=history,
+        conversations=conversations,
+        context=context,
+    )
     try:
         anyio.run(run, prompt, models, mode, out, backend_options=_loop_options())
     except KeyboardInterrupt:
@@ -138,6 +185,7 @@ async def ask(
     printer: Printer | None = None,
     history: HistoryWriter | None = None,
     conversations: Mapping[str, Sequence[Message]] | None = None,
+    context: Sequence[Source] = (),
 ) -> FanoutResult:
     """Run the fan-out, folding every event into ``result`` (kept by the caller, so that an
     interruption can still show it); ``history`` (already begun, closed by its owner) records
@@ -147,7 +195,7 @@ async def ask(
     async with make_client(len(models)) as client:
         providers = ProviderSet(client)
         try:
-            fanout = FanOut(models, providers, prompt, conversations=conversations)
+            fanout = FanOut(models, providers, prompt, conversations=conversations, context=context)
             async with live, fanout.run() as events:
                 async for event in events:
                     result.apply(event)

@@ -40,20 +40,20 @@ def add_parsers(sub: Any) -> None:
     ingest.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     kb = sub.add("kb", help="inspect and manage the knowledge base")
-    actions = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="the files in the knowledge base")
+    actions = sub.nested(kb, "kb_command")
+    listing = actions.add("list", help="the files in the knowledge base")
     listing.add_argument("under", nargs="?", metavar="PATH", help="only files under this path")
     listing.add_argument("--json", action="store_true")
-    stats = actions.add_parser("stats", help="files, chunks, size and embedder")
+    stats = actions.add("stats", help="files, chunks, size and embedder")
     stats.add_argument("--json", action="store_true")
-    search = actions.add_parser("search", help="what retrieval finds for a question")
+    search = actions.add("search", help="what retrieval finds for a question")
     search.add_argument("query", metavar="QUESTION")
     search.add_argument("-k", "--top-k", type=positive_int, metavar="N", dest="top_k")
     search.add_argument("--mode", choices=("hybrid", "vector", "keyword"), default="hybrid")
     search.add_argument("--json", action="store_true")
-    remove = actions.add_parser("remove", help="drop files (or everything under folders)")
+    remove = actions.add("remove", help="drop files (or everything under folders)")
     remove.add_argument("paths", nargs="+", metavar="PATH")
-    actions.add_parser("rebuild", help="re-embed every chunk with the configured embedder")
+    actions.add("rebuild", help="re-embed every chunk with the configured embedder")
 
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:

@@ -33,6 +33,7 @@ from core.events import (
     Event,
     Failed,
     FanoutFinished,
+    FanoutStarted,
     Finished,
     FirstToken,
     Loading,
@@ -43,7 +44,8 @@ from core.events import (
     UsageReported,
 )
 from core.history.records import TERMINAL_STATES
-from core.history.store import HistoryStore, ResponseProgress, TurnHandle
+from core.history.store import HistoryError, HistoryStore, ResponseProgress, TurnHandle
+from core.results import source_json
 
 DEFAULT_FLUSH_INTERVAL_S = 0.5
 
@@ -179,6 +181,10 @@ class HistoryWriter:
             if isinstance(event, FanoutFinished):
                 self._finished, self._wall_ms = True, event.wall_ms
                 return
+            if isinstance(event, FanoutStarted):
+                if event.context:  # what every model was given: the turn keeps it for exports
+                    self._record_context(event)
+                return
             pending = getattr(event, "model", None)
             entry = self._pending.get(pending) if isinstance(pending, str) else None
             if entry is None:
@@ -187,6 +193,16 @@ class HistoryWriter:
             terminal = _fold(entry, event)
             if terminal or self._clock() - self._last_flush >= self._interval:
                 self._flush_locked()
+
+    def _record_context(self, event: FanoutStarted) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._store.set_turn_context(
+                self.turn.session_id, self.turn.seq, [source_json(s) for s in event.context]
+            )
+        except (sqlite3.Error, HistoryError) as exc:
+            self.error = f"history recording stopped: {exc}"
 
     def flush(self) -> None:
         """Write everything buffered now."""
