@@ -109,3 +109,18 @@ def test_pane_state_labels_and_messages() -> None:
     state.apply(Failed("m", FailureKind.HTTP, "[red]boom[/red]", 503))
     notice = notice_text(state)
     assert notice is not None and notice.plain == "✗ HTTP 503: [red]boom[/red]"
+
+
+def test_header_moves_figures_to_a_second_line_and_shortens_them_to_fit() -> None:
+    state = PaneState("gpt-4o-mini", "openai")
+    state.reset("q")
+    state.apply(Started("gpt-4o-mini", "openai", 1))
+    state.apply(Finished("gpt-4o-mini", "stop", ModelStats(60.0, 1200.0, 3, 50, 45.0, 1)))
+    wide = header_text(state, {}, width=80).plain
+    assert wide == "gpt-4o-mini  openai  done  ttft 0.06s · 1.2s · 45 tok/s · 50 tok"
+    assert header_text(state, {}, width=35).plain == (
+        "gpt-4o-mini  openai  done\nttft 0.06s · 1.2s · 45 tok/s"
+    )
+    assert header_text(state, {}, width=22, below=4).plain == (
+        "gpt-4o-mini  done  ↓4\n0.06s · 1.2s · 45t/s"
+    )

@@ -57,6 +57,7 @@ async def test_answers_stay_in_view_across_resizes(
         for name in NAMES:
             text = visible(app, name)
             assert f"{name}0 " in text and f"{name}59" in text, text
+            assert "↓" not in header_rows(app, name)  # and nothing is said to be below
         await resize(pilot, 60, 20)
         for name in NAMES:  # it no longer fits: the end stays in view, no blank rows below it
             text = visible(app, name).rstrip()
