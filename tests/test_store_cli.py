@@ -198,3 +198,22 @@ def test_everything_works_offline(tmp_path: Path, config: Path) -> None:
         assert "ops.md" in found.stdout
     finally:
         del os.environ["HF_HUB_OFFLINE"]
+
+
+def test_history_search_finds_a_past_question_by_meaning(
+    write_config: ConfigWriter, loopback: LoopbackServer
+) -> None:
+    loopback.script("gpt", openai_stream(["Proof the dough longer in a warm place."]))
+    config = write_config(models=[model(loopback, "openai", "gpt")])
+    asked = quorum("ask", "Why does my sourdough not rise?", "--config", str(config))
+    assert asked.returncode == 0
+    loopback.script("gpt", openai_stream(["Average O(n log n)."]))
+    assert quorum("ask", "How fast is quicksort?", "--config", str(config)).returncode == 0
+    # no word in common with either question or answer
+    found = quorum("history", "--search", "baking bread", "--json", "--config", str(config))
+    turns = json.loads(found.stdout)["turns"]
+    assert turns[0]["query"] == "Why does my sourdough not rise?"
+    assert turns[0]["matched_by"] == "meaning"
+    words = quorum("history", "--search", "quicksort", "--json", "--config", str(config))
+    first = json.loads(words.stdout)["turns"][0]
+    assert first["query"] == "How fast is quicksort?" and "words" in first["matched_by"]

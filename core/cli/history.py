@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     try:
         with HistoryStore.open() as store:
             if args.command == "history":
-                return _history(store, args, out)
+                return _history(store, args, settings, out)
             if args.command == "export":
                 return _export(store, args, out)
             return _import(store, args, out)
@@ -66,24 +66,37 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         return _USAGE
 
 
-def _history(store: HistoryStore, args: argparse.Namespace, out: TextIO) -> int:
+def _history(store: HistoryStore, args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.search is not None:
-        turns = store.search(args.search, args.limit)
+        from core.store.history_index import search_history
+
+        def warn(message: str) -> None:
+            sys.stderr.write(f"quorum: {message}\n")
+
+        matches = search_history(settings, store, args.search, args.limit, warn=warn)
         if args.json:
-            _dump({"turns": [dataclasses.asdict(t) for t in turns]}, out)
-        elif not turns:
+            found = [
+                {**dataclasses.asdict(m.turn), "matched_by": m.by, "snippet": m.snippet}
+                for m in matches
+            ]
+            _dump({"turns": found}, out)
+        elif not matches:
             out.write(f"no questions or answers match {cell(args.search, 60)!r}\n")
         else:
-            rows: list[tuple[str, ...]] = [("SESSION", "TURN", "ASKED", "ANSWERS", "QUESTION")]
+            rows: list[tuple[str, ...]] = [
+                ("SESSION", "TURN", "ASKED", "ANSWERS", "MATCHED", "QUESTION", "SNIPPET")
+            ]
             rows += [
                 (
-                    t.session_id,
-                    str(t.seq),
-                    _when(t.created_at),
-                    f"{t.answered}/{t.models}",
-                    cell(t.query, 60),
+                    m.turn.session_id,
+                    str(m.turn.seq),
+                    _when(m.turn.created_at),
+                    f"{m.turn.answered}/{m.turn.models}",
+                    m.by,
+                    cell(m.turn.query, 50),
+                    cell(m.snippet, 40) if m.snippet != m.turn.query else "",
                 )
-                for t in turns
+                for m in matches
             ]
             _table(rows, out)
         return _OK

@@ -12,10 +12,13 @@ what an answer is about, and about 40 ms each.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import Settings
+from core.history import HistoryStore
+from core.history.records import TurnSummary
 from core.store.index import HISTORY_COLLECTION, VectorIndex
 from core.store.kb import KnowledgeBase, StoreError
 from core.store.retrieval import fuse
@@ -112,9 +115,47 @@ class HistoryIndex:
         return list(out.values())
 
 
-def fused_turns(
-    by_words: Sequence[tuple[str, int]], by_meaning: Sequence[MeaningHit], limit: int
-) -> list[tuple[str, int]]:
-    """Word hits and meaning hits, fused by rank (both halves count, neither dominates)."""
-    ranked = fuse([list(by_words), [(h.session_id, h.seq) for h in by_meaning]])
-    return [key for key, _ in ranked][:limit]
+@dataclass(frozen=True, slots=True)
+class HistoryMatch:
+    turn: TurnSummary
+    snippet: str  # what matched by meaning ("" when only the words matched)
+    by: str  # "words" | "meaning" | "words+meaning"
+
+
+def search_history(
+    settings: Settings,
+    store: HistoryStore,
+    text: str,
+    limit: int,
+    *,
+    warn: Callable[[str], None],
+) -> list[HistoryMatch]:
+    """Past turns by their words (FTS5) and by meaning (the vector index), fused by rank.
+
+    The index is caught up first; a store that cannot run costs a warning and leaves the
+    word matches."""
+    by_words = store.search(text, limit)
+    meaning: list[MeaningHit] = []
+    try:
+        with KnowledgeBase.open(settings) as kb:
+            index = HistoryIndex(kb, store.path)
+            index.catch_up(wait_s=5.0)
+            meaning = index.search(text, limit)
+    except StoreError as exc:
+        warn(f"searching by words only: {exc}")
+    word_keys = [(t.session_id, t.seq) for t in by_words]
+    meaning_keys = {(h.session_id, h.seq): h for h in meaning}
+    ranked = [key for key, _ in fuse([word_keys, list(meaning_keys)])][:limit]
+    summaries = {(t.session_id, t.seq): t for t in by_words}
+    missing = [key for key in ranked if key not in summaries]
+    summaries.update({(t.session_id, t.seq): t for t in store.turn_summaries(missing)})
+    out = []
+    for key in ranked:
+        if key not in summaries:
+            continue  # deleted since it was indexed
+        hit = meaning_keys.get(key)
+        by = "+".join(
+            name for name, found in (("words", key in set(word_keys)), ("meaning", hit)) if found
+        )
+        out.append(HistoryMatch(summaries[key], hit.snippet if hit else "", by))
+    return out
