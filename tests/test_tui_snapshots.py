@@ -22,6 +22,7 @@ from core.events import (
 from tests.conftest import ConfigWriter
 from tui.app import QuorumApp
 from tui.history_bridge import MemoryHistory
+from tui.widgets.prompt import PromptArea
 
 ANSWER = (
     "Two options are common:\n\n"
@@ -65,9 +66,15 @@ async def feed(app: QuorumApp, events: Sequence[Event], query: str = "Which data
 
 
 async def settle(pilot: Pilot[Any]) -> None:
+    steady_cursor(pilot)
     await pilot.pause()
     await pilot.app.tick()  # type: ignore[attr-defined]
     await pilot.pause()
+
+
+def steady_cursor(pilot: Pilot[Any]) -> None:
+    """A blinking cursor is drawn or not depending on when the screenshot lands: hold it on."""
+    pilot.app.query_one(PromptArea).cursor_blink = False
 
 
 def test_three_models_finished(snap_compare: Any, write_config: ConfigWriter) -> None:
@@ -128,4 +135,9 @@ def test_light_theme(snap_compare: Any, write_config: ConfigWriter) -> None:
 
 def test_help_screen(snap_compare: Any, write_config: ConfigWriter) -> None:
     app = make_app(write_config, ["a"])
-    assert snap_compare(app, terminal_size=(110, 36), press=["f1"])
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        steady_cursor(pilot)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(110, 36), press=["f1"], run_before=run_before)

@@ -107,6 +107,9 @@ class _Chunker:
                 continue
             if piece is not None:
                 pending.append(piece)
+                if len(current) == repeated:  # only overlap, and the next piece does not fit
+                    current, repeated, total = [], 0, self._base
+                    continue
             if not current:
                 return
             chunk, trimmed = self._fit(current, repeated, pending)
@@ -173,7 +176,7 @@ class _Chunker:
     def _tail(self, chunk: list[_Piece], following: int) -> list[_Piece]:
         """The last sentences or lines of ``chunk`` to repeat before a piece of ``following``
         tokens: at most the overlap, and never so many that the piece no longer fits."""
-        budget = min(self._overlap, self._max - following)
+        budget = min(self._overlap, self._max - self._base - following)
         tail: list[_Piece] = []
         for piece in reversed(chunk):
             section = self._sections[piece.section]
