@@ -207,7 +207,7 @@ def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
     return ModelSpec(**values)
 
 
-def _check_base_url(where: str, url: str) -> None:
+def _check_base_url(where: str, url: str, key: str = "base_url") -> None:
     """An HTTP provider's URL must name a scheme and a host, or every request fails later with
     an obscure transport error (after retries)."""
     try:
@@ -218,7 +218,7 @@ def _check_base_url(where: str, url: str) -> None:
     if not valid:
         got = repr(url) if url else "an empty string"
         raise ConfigError(
-            f"{where}: base_url must be an http:// or https:// URL "
+            f"{where}: {key} must be an http:// or https:// URL "
             f"(such as https://api.example.com/v1), got {got}"
         )
 
@@ -325,7 +325,7 @@ def parse_store(raw: Any, source: str, models: Sequence[ModelSpec]) -> StoreSett
     if url is not None:
         if not isinstance(url, str):
             raise ConfigError(f"{where}: url must be a string")
-        _check_base_url(f"{where} url", url)
+        _check_base_url(where, url, key="url")
     rag = raw.get("rag", store.rag)
     if not isinstance(rag, bool):
         raise ConfigError(f"{where}: rag must be true or false")

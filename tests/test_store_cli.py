@@ -182,6 +182,7 @@ def test_bad_store_settings_are_config_errors(write_config: ConfigWriter) -> Non
         ({"min_score": 2}, "min_score"),
         ({"embedding": "openai:text-embedding-3-small"}, "needs a configured openai model"),
         ({"topk": 3}, "did you mean 'top_k'"),
+        ({"url": "chroma.example:8000"}, "[store]: url must be an http:// or https:// URL"),
     ]:
         config = write_config(store=store, name="bad.toml")
         done = quorum("kb", "stats", "--config", str(config))
