@@ -1,0 +1,102 @@
+"""The consensus of one question, kept up to date as answers arrive.
+
+Each answer is embedded once, sentence by sentence, when it finishes; its whole-answer vector
+is the length-weighted mean of those sentence vectors (a long answer chunked and averaged), so
+the answer is read once and support needs no second pass. Everything after that (matrix,
+medoid, outliers, support) is arithmetic over cached vectors: the last answer costs its own
+embedding and almost nothing else.
+
+`add` embeds, so it blocks: call it from a worker thread. Calls are serialised.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from core.consensus.agreement import measure
+from core.consensus.records import Claim, Consensus, Support
+from core.consensus.sentences import split_sentences
+from core.consensus.support import Claims, answer_vector, support, unique_claims
+from core.store.embedder import Embedder
+
+WHOLE_ANSWER_CHARS = 4000  # an answer with no sentence (only code): its start stands for it
+
+
+class ConsensusTracker:
+    def __init__(self, embedder: Embedder, asked: Sequence[str]) -> None:
+        self._embedder = embedder
+        self._asked = tuple(asked)
+        self._lock = threading.Lock()
+        self._claims: dict[str, Claims] = {}
+        self._vectors: dict[str, Any] = {}
+        self._missing: dict[str, str] = {}
+        self._current = Consensus(self._asked, (), reason="no answer yet")
+
+    @property
+    def current(self) -> Consensus:
+        return self._current
+
+    def add(self, model: str, text: str) -> Consensus:
+        """Measure ``model``'s finished answer in; an empty answer counts as missing."""
+        if not text.strip():
+            return self.drop(model, "failed")
+        claims, vector = self._embed(text)
+        with self._lock:
+            self._claims[model] = claims
+            self._vectors[model] = vector
+            self._missing.pop(model, None)
+            return self._update()
+
+    def drop(self, model: str, state: str) -> Consensus:
+        """``model`` failed or was cancelled: it is left out, and the figures say so."""
+        with self._lock:
+            self._missing[model] = state
+            self._claims.pop(model, None)
+            self._vectors.pop(model, None)
+            return self._update()
+
+    def _embed(self, text: str) -> tuple[Claims, Any]:
+        import numpy as np
+
+        sentences = split_sentences(text)
+        if not sentences:
+            (vector,) = self._embedder.embed([text[:WHOLE_ANSWER_CHARS]])
+            return Claims((), np.zeros((0, len(vector)), dtype=np.float32)), np.asarray(vector)
+        vectors = np.asarray(self._embedder.embed(sentences), dtype=np.float32)
+        claims = Claims(tuple(sentences), vectors)
+        return claims, answer_vector(claims, [len(s.split()) for s in sentences])
+
+    def _update(self) -> Consensus:
+        import numpy as np
+
+        models = tuple(m for m in self._asked if m in self._vectors)
+        missing = tuple((m, self._missing[m]) for m in self._asked if m in self._missing)
+        if len(models) < 2:
+            settled = len(models) + len(missing) == len(self._asked)
+            if not models:
+                reason = "no model answered" if settled else "no answer yet"
+            else:
+                reason = (
+                    "only one model answered: agreement needs at least two answers"
+                    if settled
+                    else "one answer so far: agreement needs at least two"
+                )
+            self._current = Consensus(self._asked, models, missing, reason=reason)
+            return self._current
+        figures = measure(np.stack([self._vectors[m] for m in models]))
+        medoid = models[figures.medoid]
+        answers = {m: self._claims[m] for m in models}
+        self._current = Consensus(
+            asked=self._asked,
+            models=models,
+            missing=missing,
+            similarity=figures.similarity,
+            agreement=figures.score,
+            medoid=medoid,
+            outliers=tuple(models[i] for i in figures.outliers),
+            support=tuple(Support(s.text, s.supporters) for s in support(medoid, answers)),
+            unique=tuple(Claim(c.model, c.text) for c in unique_claims(answers)),
+        )
+        return self._current
