@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core import paths
+from core.consensus.settings import ConsensusSettings, parse_consensus
 
 PROVIDERS = ("openai", "anthropic", "gemini", "ollama", "local")
 
@@ -35,6 +36,9 @@ DEFAULT_KEY_ENV: Mapping[str, str | None] = {
     "ollama": None,
     "local": None,
 }
+
+
+FOLLOW_UPS = ("own", "synthesis")
 
 
 class ConfigError(Exception):
@@ -97,6 +101,8 @@ class Settings:
     history: bool = True
     history_turns: int = 10
     store: StoreSettings = field(default_factory=lambda: StoreSettings())
+    consensus: ConsensusSettings = field(default_factory=lambda: ConsensusSettings())
+    follow_up: str = "own"  # what a model's next turn sees: "own" answer or the "synthesis"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -109,7 +115,7 @@ class Settings:
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise ConfigError(
-                f"unknown model {unknown[0]!r}{_suggest(unknown[0], by_name)}; "
+                f"unknown model {unknown[0]!r}{suggest(unknown[0], by_name)}; "
                 f"configured: {', '.join(by_name) or '(none)'}"
             )
         return tuple(by_name[n] for n in names)
@@ -137,7 +143,7 @@ _STR_KEYS = {
 }
 
 
-def _suggest(word: str, options: Any) -> str:
+def suggest(word: str, options: Any) -> str:
     close = difflib.get_close_matches(word, list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -188,12 +194,12 @@ def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in _SPEC_FIELDS:
-            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, _SPEC_FIELDS)}")
+            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _SPEC_FIELDS)}")
         values[key] = _check_type(where, key, value)
     provider = values["provider"]
     if provider not in PROVIDERS:
         raise ConfigError(
-            f"{where}: unknown provider {provider!r}{_suggest(provider, PROVIDERS)}; "
+            f"{where}: unknown provider {provider!r}{suggest(provider, PROVIDERS)}; "
             f"choose one of {', '.join(PROVIDERS)}"
         )
     if not values["name"].strip():
@@ -247,6 +253,11 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
     turns = history.get("max_turns", 10)
     if isinstance(turns, bool) or not isinstance(turns, int) or turns < 0:
         raise ConfigError(f"{source}: [history] max_turns must be a non-negative integer")
+    follow_up = history.get("follow_up", "own")
+    if follow_up not in FOLLOW_UPS:
+        raise ConfigError(
+            f'{source}: [history] follow_up must be "own" or "synthesis", got {follow_up!r}'
+        )
     return Settings(
         path=path,
         models=models,
@@ -254,6 +265,8 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
         history=enabled,
         history_turns=turns,
         store=parse_store(data.get("store", {}), source, models),
+        consensus=parse_consensus(data.get("consensus", {}), source, [m.name for m in models]),
+        follow_up=follow_up,
         raw=data,
     )
 
@@ -288,7 +301,7 @@ def parse_store(raw: Any, source: str, models: Sequence[ModelSpec]) -> StoreSett
         raise ConfigError(f"{where} must be a table")
     for key in raw:
         if key not in _STORE_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{_suggest(key, _STORE_KEYS)}")
+            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _STORE_KEYS)}")
     store = StoreSettings()
     embedding = raw.get("embedding", store.embedding)
     if (

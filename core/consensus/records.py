@@ -3,6 +3,7 @@ share. No numpy here: these cross every layer."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,3 +80,22 @@ class Consensus:
             "missing": [{"model": m, "state": why} for m, why in self.missing],
             "reason": self.reason,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, exactly (events on the wire, history); `from_dict` inverts it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Consensus:
+        return cls(
+            asked=tuple(data["asked"]),
+            models=tuple(data["models"]),
+            missing=tuple((m, why) for m, why in data.get("missing", ())),
+            similarity=tuple(tuple(row) for row in data.get("similarity", ())),
+            agreement=data.get("agreement"),
+            medoid=data.get("medoid"),
+            outliers=tuple(data.get("outliers", ())),
+            support=tuple(Support(s["text"], tuple(s["models"])) for s in data.get("support", ())),
+            unique=tuple(Claim(c["model"], c["text"]) for c in data.get("unique", ())),
+            reason=data.get("reason"),
+        )
