@@ -7,16 +7,18 @@ see it as the same `core.history` records the SQLite store returns.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import ModelSpec
-from core.events import Event, FanoutFinished, FanoutStarted
+from core.events import Event, FanoutFinished, FanoutStarted, ModelEvent
 from core.results import FanoutResult, ModelResult
 from tui.history_types import (
     ExportFormat,
+    MeaningUnavailable,
+    QueryMatch,
     QueryRecord,
     Recorder,
     SessionInfo,
@@ -27,6 +29,9 @@ from tui.history_types import (
 if TYPE_CHECKING:
     from core.history.records import ResponseRecord, SessionRecord
     from core.providers.base import Message
+
+
+MEMORY_NOTE = "history is kept in memory only"
 
 
 def _now() -> str:
@@ -121,7 +126,7 @@ class _MemoryRecorder:
             if self._turn.result.wall_ms is None:  # a turn keeps its first fan-out's wall time
                 self._turn.result.wall_ms = event.wall_ms
             return
-        if event.model in self._models:
+        if isinstance(event, ModelEvent) and event.model in self._models:
             self._turn.result.apply(event)
 
     def close(self) -> None:
@@ -185,6 +190,31 @@ class MemoryHistory:
                 continue
             out.append(SessionInfo(session.id, results[0].query, session.updated_at, len(results)))
         return out
+
+    def find_by_words(self, text: str, limit: int = 50) -> list[QueryMatch]:
+        """Turns whose question and answers hold every word of ``text``, newest first."""
+        words = text.casefold().split()
+        if not words:
+            return []
+        out: list[QueryMatch] = []
+        for session in reversed(self._sessions.values()):
+            for turn in reversed(session.turns):
+                result = turn.result
+                texts = " ".join([result.query, *(a.text for a in result.responses.values())])
+                folded = texts.casefold()
+                if all(word in folded for word in words):
+                    out.append(QueryMatch(session.id, turn.seq, result.query, turn.created_at))
+                    if len(out) >= limit:
+                        return out
+        return out
+
+    def find_by_meaning(
+        self, text: str, limit: int = 20, cancelled: Callable[[], bool] = lambda: False
+    ) -> list[QueryMatch]:
+        raise MeaningUnavailable(MEMORY_NOTE)
+
+    def meaning_unavailable(self) -> str | None:
+        return MEMORY_NOTE
 
     def session_queries(self, session_id: str) -> list[QueryRecord]:
         session = self._sessions.get(session_id)

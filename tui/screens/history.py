@@ -1,8 +1,18 @@
-"""Past sessions and their queries, searchable; open one to read its answers or re-run it."""
+"""Past sessions and their queries, searchable; open one to read its answers or re-run it.
+
+Searching finds past questions by their words and by meaning (hybrid). The word matches are
+shown as each key is typed (SQLite FTS is fast); the meaning search runs in an exclusive thread
+worker, so a newer key press cancels the search it makes pointless (a cancelled search that
+has not reached the index yet never embeds anything), and its hits are merged into the list
+when they arrive. No debounce: the words never wait, and stale meaning searches cost nothing.
+The helpers here are shared with Ctrl+R (`tui.screens.query_search`).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar, cast
 
 from rich.console import Group, RenderableType
 from rich.rule import Rule
@@ -11,12 +21,22 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.sanitize import strip_control
-from tui.history_types import History, QueryRecord
+from tui.history_types import (
+    MIN_MEANING_CHARS,
+    History,
+    MatchedBy,
+    MeaningUnavailable,
+    QueryMatch,
+    QueryRecord,
+    merge_matches,
+)
 from tui.markdown import FastMarkdown
 from tui.timefmt import human_time
 
@@ -40,6 +60,97 @@ def first_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
+# --- searching by meaning, shared with Ctrl+R ---------------------------------------------------
+MEANING_GROUP = "history-meaning"
+MEANING_LIMIT = 20
+BY_STYLE: dict[MatchedBy, str] = {"words": "dim", "meaning": "italic", "words+meaning": "bold"}
+
+
+@dataclass(frozen=True, slots=True)
+class MeaningResult:
+    needle: str
+    matches: list[QueryMatch]
+    note: str | None = None  # why searching by meaning cannot run
+
+
+def one_line(text: str) -> str:
+    return " ".join(strip_control(text).split())
+
+
+def search_meaning(history: History, needle: str, limit: int = MEANING_LIMIT) -> MeaningResult:
+    """Run in a thread worker: never raises (a failing store means words only)."""
+    worker = get_current_worker()
+    try:
+        found = history.find_by_meaning(needle, limit, lambda: worker.is_cancelled)
+    except MeaningUnavailable as exc:
+        return MeaningResult(needle, [], one_line(str(exc)))
+    except Exception as exc:  # the store's or chromadb's own failure: a note, not a traceback
+        return MeaningResult(needle, [], one_line(f"the meaning search failed: {exc}"))
+    return MeaningResult(needle, found)
+
+
+def start_meaning_search(node: DOMNode, history: History | None, needle: str) -> str | None:
+    """Start (or cancel) ``node``'s meaning search for ``needle``; the note to show, if any."""
+    node.workers.cancel_group(node, MEANING_GROUP)  # an older needle's search is pointless now
+    if history is None:
+        return "the history cannot be searched by meaning"
+    try:
+        reason = history.meaning_unavailable()
+    except Exception as exc:
+        reason = str(exc)
+    if reason is not None:
+        return one_line(reason)
+    if len(needle.strip()) >= MIN_MEANING_CHARS:
+        node.run_worker(
+            partial(search_meaning, history, needle),
+            name="meaning search",
+            group=MEANING_GROUP,
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+        )
+    return None
+
+
+def meaning_result(event: Worker.StateChanged, needle: str) -> MeaningResult | None:
+    """The finished meaning search ``event`` reports, if it is for ``needle``."""
+    worker = event.worker
+    if worker.group != MEANING_GROUP or event.state != WorkerState.SUCCESS:
+        return None
+    result = worker.result
+    if not isinstance(result, MeaningResult) or result.needle != needle:
+        return None
+    return result
+
+
+def show_note(note: Static, text: str | None) -> None:
+    note.update(Text(f"by words only: {text}", style="dim") if text else "")
+    note.display = bool(text)
+
+
+def match_label(match: QueryMatch, *, when: bool) -> Text:
+    """Time (when asked for), what found it, the question; the snippet below, when it is more
+    than the question itself (the start of an answer that matched by meaning)."""
+    label = Text(no_wrap=True, overflow="ellipsis")
+    if when:
+        label.append(human_time(match.when), style="dim")
+        label.append("  ")
+    label.append(f"{match.by:<13}", style=BY_STYLE[match.by])
+    label.append(" ")
+    label.append(first_line(match.query))
+    snippet = one_line(match.snippet)
+    if snippet and snippet != one_line(match.query):
+        label.append("\n")
+        label.append(f"    {snippet}", style="dim")
+    return label
+
+
+def app_history(app: object) -> History | None:
+    """The app's history, when it has one that can be searched."""
+    history = getattr(app, "history", None)
+    return cast(History, history) if callable(getattr(history, "find_by_meaning", None)) else None
+
+
 class HistoryScreen(Screen[str | None]):
     """Dismisses with a query to re-run, or None."""
 
@@ -50,8 +161,9 @@ class HistoryScreen(Screen[str | None]):
     ]
     DEFAULT_CSS = """
     HistoryScreen #lists { width: 45%; }
-    HistoryScreen OptionList { height: 1fr; }
+    HistoryScreen OptionList { height: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     HistoryScreen #reader { width: 1fr; border: round $panel; padding: 0 1; }
+    HistoryScreen #search-note { height: auto; padding: 0 1; }
     """
 
     def __init__(self, history: History) -> None:
@@ -59,11 +171,16 @@ class HistoryScreen(Screen[str | None]):
         self.history = history
         self.records: list[QueryRecord] = []
         self.selected: QueryRecord | None = None
+        self.needle = ""
+        self.matches: dict[str, QueryMatch] = {}  # option id → match, while searching
+        self._by_words: list[QueryMatch] = []
+        self._by_meaning: list[QueryMatch] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="lists"):
                 yield Input(placeholder="search history…", id="search")
+                yield Static("", id="search-note")
                 yield OptionList(id="sessions")
                 yield OptionList(id="queries")
             with VerticalScroll(id="reader"):
@@ -71,6 +188,7 @@ class HistoryScreen(Screen[str | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#search-note", Static).display = False
         self._fill_sessions("")
         self.query_one("#search", Input).focus()  # typing right away searches
 
@@ -79,9 +197,23 @@ class HistoryScreen(Screen[str | None]):
         self._fill_sessions(event.value)
 
     def _fill_sessions(self, needle: str) -> None:
+        self.needle = needle
+        note = self.query_one("#search-note", Static)
+        if needle.strip():
+            try:
+                self._by_words = self.history.find_by_words(needle)
+            except Exception:  # an unreadable history: nothing found by words
+                self._by_words = []
+            self._by_meaning = []
+            self._show_matches()
+            show_note(note, start_meaning_search(self, self.history, needle))
+            return
+        self.workers.cancel_group(self, MEANING_GROUP)
+        show_note(note, None)
+        self.matches = {}
         sessions = self.query_one("#sessions", OptionList)
         sessions.clear_options()
-        for info in self.history.sessions(needle):
+        for info in self.history.sessions():
             label = Text(no_wrap=True, overflow="ellipsis")
             label.append(human_time(info.when), style="dim")
             label.append("  ")
@@ -90,6 +222,35 @@ class HistoryScreen(Screen[str | None]):
         if sessions.option_count:
             sessions.highlighted = 0
             return
+        self._nothing_found(needle)
+
+    @on(Worker.StateChanged)
+    def _meaning_found(self, event: Worker.StateChanged) -> None:
+        result = meaning_result(event, self.needle)
+        if result is None:
+            return
+        self._by_meaning = result.matches
+        show_note(self.query_one("#search-note", Static), result.note)
+        self._show_matches()
+
+    def _show_matches(self) -> None:
+        """The questions found, words and meaning fused; the one highlighted stays so."""
+        sessions = self.query_one("#sessions", OptionList)
+        highlighted = sessions.highlighted
+        kept = None if highlighted is None else sessions.get_option_at_index(highlighted).id
+        found = merge_matches(self._by_words, self._by_meaning)
+        self.matches = {f"{m.session_id}:{m.seq}": m for m in found}
+        sessions.clear_options()
+        sessions.add_options(
+            [Option(match_label(m, when=True), id=key) for key, m in self.matches.items()]
+        )
+        if not self.matches:
+            self._nothing_found(self.needle)
+            return
+        ids = list(self.matches)
+        sessions.highlighted = ids.index(kept) if kept in ids else 0
+
+    def _nothing_found(self, needle: str) -> None:
         self._fill_queries([])  # nothing is selected: no questions and no answers either
         if needle.strip():
             message = Text.assemble("No session matches ", (needle.strip(), "bold"), ".")
@@ -100,9 +261,14 @@ class HistoryScreen(Screen[str | None]):
 
     @on(OptionList.OptionHighlighted, "#sessions")
     def _session(self, event: OptionList.OptionHighlighted) -> None:
-        self._fill_queries(self.history.session_queries(event.option.id or ""))
+        option = event.option.id or ""
+        match = self.matches.get(option)
+        if match is None:
+            self._fill_queries(self.history.session_queries(option))
+        else:  # a question found: its session, with that question open
+            self._fill_queries(self.history.session_queries(match.session_id), match.seq)
 
-    def _fill_queries(self, records: list[QueryRecord]) -> None:
+    def _fill_queries(self, records: list[QueryRecord], seq: int | None = None) -> None:
         self.records = records
         self.selected = None
         queries = self.query_one("#queries", OptionList)
@@ -114,8 +280,9 @@ class HistoryScreen(Screen[str | None]):
                 )
             )
         if records:
-            queries.highlighted = 0
-            self._show(records[0])
+            index = next((i for i, r in enumerate(records) if r.seq == seq), 0)
+            queries.highlighted = index
+            self._show(records[index])
 
     @on(OptionList.OptionHighlighted, "#queries")
     @on(OptionList.OptionSelected, "#queries")
