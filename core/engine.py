@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -47,12 +47,26 @@ from core.providers.base import Message, Provider
 from core.sanitize import StreamSanitizer
 
 Clock = Callable[[], float]
+Emit = Callable[[Event], None]
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+RunModel = Callable[[ModelSpec, Sequence[Message], Emit], Awaitable[None]]
 
 
 class ProviderLookup(Protocol):
     """Maps a provider name to a `Provider` (see `core.providers.ProviderSet`)."""
 
     def get(self, name: str) -> Provider: ...
+
+
+class FanoutStage(Protocol):
+    """Work that follows the answers inside the fan-out (the consensus). It sees every event
+    as it is sent and may start tasks in the fan-out's task group (`observe` itself must not
+    block); once every model has ended it runs `after`, which may run further models (the
+    synthesizer) through the engine. Its events join the one stream, before `FanoutFinished`.
+    `FanOut.cancel()` cancels it too."""
+
+    def observe(self, event: Event, spawn: Spawn, emit: Emit) -> None: ...
+    async def after(self, emit: Emit, run: RunModel) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +120,7 @@ class FanOut:
         *,
         conversations: Mapping[str, Sequence[Message]] | None = None,
         context: Sequence[Source] = (),
+        stages: Sequence[FanoutStage] = (),
         retry: RetryPolicy | None = None,
         clock: Clock = time.perf_counter,
         rng: random.Random | None = None,
@@ -124,6 +139,8 @@ class FanOut:
         self._clock = clock
         self._rng = rng or random.Random()
         self._scopes = {m.name: anyio.CancelScope() for m in models}
+        self._stages = tuple(stages)
+        self._after_scope = anyio.CancelScope()  # the stages' own work (e.g. a synthesis)
 
     def messages_for(self, spec: ModelSpec) -> list[Message]:
         """The model's own conversation so far, then the new question."""
@@ -132,6 +149,8 @@ class FanOut:
 
     def cancel(self, model: str | None = None) -> None:
         """Cancel one model (by name) or, with no name, every model still running."""
+        if model is None:
+            self._after_scope.cancel()
         targets = [self._scopes[model]] if model is not None else self._scopes.values()
         for scope in targets:
             scope.cancel()
@@ -163,13 +182,34 @@ class FanOut:
             started = self._clock()
             emit(FanoutStarted(self.query, tuple(m.name for m in self.models), self.context))
             async with anyio.create_task_group() as group:
+                observed = emit
+                if self._stages:
+
+                    def observed(event: Event) -> None:
+                        emit(event)
+                        for stage in self._stages:
+                            stage.observe(event, group.start_soon, emit)
+
                 for spec in self.models:
-                    group.start_soon(self._run_model, spec, emit)
+                    group.start_soon(self._run_model, spec, observed)
+            with self._after_scope:
+                for stage in self._stages:
+                    await stage.after(emit, self.run_model)
             emit(FanoutFinished(round((self._clock() - started) * 1000, 3)))
 
-    async def _run_model(self, spec: ModelSpec, emit: Callable[[Event], None]) -> None:
+    async def _run_model(self, spec: ModelSpec, emit: Emit) -> None:
+        await self.run_model(spec, self.messages_for(spec), emit, self._scopes[spec.name])
+
+    async def run_model(
+        self,
+        spec: ModelSpec,
+        messages: Sequence[Message],
+        emit: Emit,
+        scope: anyio.CancelScope | None = None,
+    ) -> None:
+        """One model's whole run (retries, deadlines, its terminal event) into ``emit``."""
         run = ModelRun(spec, emit, self._clock)
-        scope = self._scopes[spec.name]
+        scope = scope or anyio.CancelScope()
         with scope:
             try:
                 provider = self._providers.get(spec.provider)
@@ -177,7 +217,7 @@ class FanOut:
                 run.fail(ProviderError(FailureKind.CONFIG, f"unknown provider {spec.provider!r}"))
                 return
             try:
-                await run.execute(provider, self.messages_for(spec), self._retry, self._rng)
+                await run.execute(provider, messages, self._retry, self._rng)
             except Exception as exc:  # a bug must cost one model, never the fan-out
                 if not run.ended:
                     run.fail(

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from core.consensus.records import Consensus
+
 
 class FailureKind(StrEnum):
     """Why a model failed. Stable strings: they appear in --json output and in history."""
@@ -139,6 +141,21 @@ class FanoutFinished:
     wall_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class ConsensusUpdated:
+    """The agreement among the answers in so far; sent after each model ends."""
+
+    consensus: Consensus
+
+
+@dataclass(frozen=True, slots=True)
+class Synthesis:
+    """One event of the synthesizer's run (its ``model`` is the synthesizer's name). A failed
+    run may be followed by the next fallback's, from its own `Started`."""
+
+    event: ModelEvent
+
+
 ModelEvent = (
     Loading
     | Started
@@ -151,7 +168,7 @@ ModelEvent = (
     | Failed
     | Cancelled
 )
-Event = FanoutStarted | ModelEvent | FanoutFinished
+Event = FanoutStarted | ModelEvent | ConsensusUpdated | Synthesis | FanoutFinished
 TerminalEvent = Finished | Failed | Cancelled
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -166,6 +183,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "finished": Finished,
     "failed": Failed,
     "cancelled": Cancelled,
+    "consensus": ConsensusUpdated,
+    "synthesis": Synthesis,
     "fanout_finished": FanoutFinished,
 }
 _TYPE_NAMES = {cls: name for name, cls in EVENT_TYPES.items()}
@@ -173,6 +192,10 @@ _TYPE_NAMES = {cls: name for name, cls in EVENT_TYPES.items()}
 
 def event_to_dict(event: Event) -> dict[str, Any]:
     """A JSON-ready dict with a leading ``"type"`` tag (the ``--jsonl`` wire format)."""
+    if isinstance(event, ConsensusUpdated):
+        return {"type": "consensus", **event.consensus.to_dict()}
+    if isinstance(event, Synthesis):
+        return {"type": "synthesis", "event": event_to_dict(event.event)}
     body = dataclasses.asdict(event)
     if isinstance(event, FanoutStarted):
         body["models"] = list(event.models)
@@ -184,6 +207,13 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     """Inverse of `event_to_dict` (used by tests and by replaying a recorded --jsonl run)."""
     body = dict(data)
     cls = EVENT_TYPES[body.pop("type")]
+    if cls is ConsensusUpdated:
+        return ConsensusUpdated(Consensus.from_dict(body))
+    if cls is Synthesis:
+        inner = event_from_dict(body["event"])
+        if isinstance(inner, FanoutStarted | FanoutFinished | ConsensusUpdated | Synthesis):
+            raise ValueError("a synthesis event wraps one model event")
+        return Synthesis(inner)
     if "stats" in body:
         body["stats"] = ModelStats(**body["stats"])
     if "kind" in body:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.consensus.records import Consensus
 from core.events import (
     Cancelled,
+    ConsensusUpdated,
     Event,
     Failed,
     FanoutFinished,
@@ -17,6 +19,7 @@ from core.events import (
     ReasoningDelta,
     Source,
     Started,
+    Synthesis,
     TextDelta,
 )
 
@@ -94,11 +97,60 @@ class ModelResult:
 
 
 @dataclass(slots=True)
+class SynthesisResult:
+    """The synthesizer's runs: the first candidate's, then each fallback's after a failure.
+    An empty answer counts as a failure (the next fallback runs)."""
+
+    runs: list[ModelResult] = field(default_factory=list)
+
+    def apply(self, event: ModelEvent) -> None:
+        if (isinstance(event, Started) and event.attempt == 1) or not self.runs:
+            self.runs.append(ModelResult(event.model))
+        self.runs[-1].apply(event)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and self.runs[-1].ok and bool(self.runs[-1].text.strip())
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.runs) and self.runs[-1].state == "cancelled"
+
+    @property
+    def text(self) -> str | None:
+        return self.runs[-1].text if self.ok else None
+
+    @property
+    def synthesizer(self) -> str | None:
+        return self.runs[-1].model if self.ok else None
+
+    @property
+    def errors(self) -> list[str]:
+        """Why each candidate that did not answer failed, in the order they ran."""
+        return [
+            f"{r.model}: {r.error_text if not r.ok else 'empty answer'}"
+            for r in self.runs
+            if r.state != "streaming" and not (r.ok and r.text.strip())
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        last = self.runs[-1] if self.ok else None
+        return {
+            "synthesis": self.text,
+            "synthesizer": self.synthesizer,
+            "synthesis_error": "; ".join(self.errors) or None,
+            "synthesis_stats": last.to_json() | {"text": None} if last else None,
+        }
+
+
+@dataclass(slots=True)
 class FanoutResult:
     query: str = ""
     wall_ms: float | None = None
     responses: dict[str, ModelResult] = field(default_factory=dict)
     context: tuple[Source, ...] = ()
+    consensus: Consensus | None = None
+    synthesis: SynthesisResult = field(default_factory=SynthesisResult)
 
     def apply(self, event: Event) -> None:
         """Fold one event in. Unknown-model events create their entry (robust to ordering)."""
@@ -110,7 +162,12 @@ class FanoutResult:
         if isinstance(event, FanoutFinished):
             self.wall_ms = event.wall_ms
             return
-        self.responses.setdefault(event.model, ModelResult(event.model)).apply(event)
+        if isinstance(event, ConsensusUpdated):
+            self.consensus = event.consensus
+        elif isinstance(event, Synthesis):
+            self.synthesis.apply(event.event)
+        else:
+            self.responses.setdefault(event.model, ModelResult(event.model)).apply(event)
 
     @property
     def any_ok(self) -> bool:
@@ -122,7 +179,22 @@ class FanoutResult:
             "wall_ms": self.wall_ms,
             "context": [source_json(s) for s in self.context],
             "responses": [r.to_json() for r in self.responses.values()],
+            "consensus": self.consensus_json(),
         }
+
+    def consensus_json(self) -> dict[str, Any] | None:
+        """``--json``'s ``consensus``: the figures (matrix in the order of ``responses``) and
+        the synthesis; ``None`` when agreement was not measured at all."""
+        return consensus_json(self.consensus, self.synthesis, tuple(self.responses))
+
+
+def consensus_json(
+    consensus: Consensus | None, synthesis: SynthesisResult, order: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The ``consensus`` object of ``--json``, history and exports (``None`` if not measured)."""
+    if consensus is None:
+        return None
+    return consensus.to_json(order) | synthesis.to_json()
 
 
 def source_json(source: Source) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def test_ask_streams_labelled_lines_and_a_timing_table(
     header = next(line for line in lines if line.startswith("model"))
     assert header.split() == ["model", "state", "ttft", "total", "tok", "out", "tok/s", "tries"]
     assert any(line.startswith("gpt") and " ok " in line for line in lines)
-    assert lines[-1].startswith("wall time ")
+    wall = next(i for i, line in enumerate(lines) if line.startswith("wall time "))
+    assert lines[wall + 2].startswith("agreement "), "the agreement follows the table"
     assert "\x1b" not in result.stdout  # no colour when stdout is not a terminal
     assert {r.json["messages"][-1]["content"] for r in loopback.requests} == {"What is 2+2?"}
 
@@ -115,7 +116,7 @@ def test_ask_json_is_exactly_one_object_with_every_key(
 
     assert result.returncode == 0
     data = json.loads(result.stdout)  # the whole of stdout is one JSON document
-    assert set(data) == {"query", "wall_ms", "context", "responses", "session_id"}
+    assert set(data) == {"query", "wall_ms", "context", "responses", "session_id", "consensus"}
     assert data["context"] == []  # nothing retrieved: the knowledge base is empty
     assert data["query"] == "What is 2+2?"
     assert data["wall_ms"] > 0
@@ -127,6 +128,9 @@ def test_ask_json_is_exactly_one_object_with_every_key(
     assert gpt["attempts"] == 1 and gpt["ttft_ms"] <= gpt["total_ms"]
     assert down["ok"] is False
     assert isinstance(down["error"], str)
+    # one answer is nothing to compare: no figures, and the reason why
+    assert data["consensus"]["agreement"] is None and data["consensus"]["answered"] == 1
+    assert data["consensus"]["reason"]
     assert "HTTP 500" in down["error"] and "the model crashed" in down["error"]
 
     exported = quorum("export", data["session_id"], "--format", "json", "--config", str(config))
@@ -134,7 +138,13 @@ def test_ask_json_is_exactly_one_object_with_every_key(
     assert "What is 2+2?" in exported.stdout and "Four" in exported.stdout
 
     unrecorded = quorum("ask", "--config", str(config), "--json", "--no-history", "again?")
-    assert set(json.loads(unrecorded.stdout)) == {"query", "wall_ms", "responses", "context"}
+    assert set(json.loads(unrecorded.stdout)) == {
+        "query",
+        "wall_ms",
+        "responses",
+        "context",
+        "consensus",
+    }
 
 
 def test_ask_jsonl_is_the_event_stream(council: Path) -> None:

@@ -27,7 +27,7 @@ from textual.theme import Theme
 from textual.widgets import Footer
 
 from core.config import ModelSpec, Settings
-from core.events import Cancelled, Event, Failed, FanoutFinished, FanoutStarted, Finished
+from core.events import Cancelled, Event, Failed, Finished, ModelEvent
 from core.state import load_state, save_state
 from tui import glyphs
 from tui.commands import pipe_to, quorum_commands, system_clipboard_command
@@ -318,7 +318,7 @@ class QuorumApp(App[int]):
 
     def apply_event(self, event: Event) -> None:
         """Fold one engine event into its pane (drawn at the next frame tick)."""
-        if isinstance(event, FanoutStarted | FanoutFinished):
+        if not isinstance(event, ModelEvent):
             return
         pane = self.panes.get(event.model)
         if pane is not None:

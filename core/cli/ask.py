@@ -26,7 +26,7 @@ from core.cli.printer import TextPrinter
 from core.cli.recording import add_ask_options, recording
 from core.cli.usertext import argument, read_stdin
 from core.config import ConfigError, ModelSpec, Settings, with_overrides
-from core.engine import FanOut
+from core.engine import FanOut, FanoutStage
 from core.events import Event, Source, event_to_dict
 from core.history import HistoryWriter
 from core.prompting import with_attachments
@@ -77,6 +77,11 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="do not add sources from the knowledge base to the question",
     )
+    ask.add_argument(
+        "--no-synthesis",
+        action="store_true",
+        help="measure agreement but do not ask the synthesizer ([consensus] synthesizer)",
+    )
     add_ask_options(ask)
 
 
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         except AttachmentError as exc:
             raise ConfigError(str(exc)) from None
     context = () if args.no_rag else _retrieve(settings, question)
+    stage = consensus_stage(settings, models, prompt, context, synthesis=not args.no_synthesis)
     with recording(settings, args, prompt, models) as rec:
         return run_ask(
             prompt,
@@ -105,7 +111,35 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             history=rec.writer,
             conversations=rec.conversations,
             context=context,
+            stages=(stage,),
         )
+
+
+def consensus_stage(
+    settings: Settings,
+    models: Sequence[ModelSpec],
+    question: str,
+    context: Sequence[Source],
+    *,
+    synthesis: bool,
+) -> FanoutStage:
+    """Agreement measured as answers end; the synthesizer (and its fallbacks) at the end."""
+    from core.consensus.stage import ConsensusStage
+    from core.consensus.tracker import ConsensusTracker
+    from core.store.kb import make_embedder
+
+    chosen = settings.consensus
+    synthesizers = settings.select(chosen.candidates) if synthesis and chosen.synthesis else ()
+    tracker = ConsensusTracker(
+        make_embedder(settings.store, settings.models), [m.name for m in models]
+    )
+    return ConsensusStage(
+        tracker,
+        question,
+        context=context,
+        synthesizers=synthesizers,
+        instruction=chosen.prompt,
+    )
 
 
 def _retrieve(settings: Settings, question: str) -> tuple[Source, ...]:
@@ -149,6 +183,7 @@ def run_ask(
     history: HistoryWriter | None = None,
     conversations: Mapping[str, Sequence[Message]] | None = None,
     context: Sequence[Source] = (),
+    stages: Sequence[FanoutStage] = (),
 ) -> int:
     out, err = sys.stdout, sys.stderr
     result = FanoutResult()
@@ -160,6 +195,7 @@ def run_ask(
         history=history,
         conversations=conversations,
         context=context,
+        stages=stages,
     )
     try:
         anyio.run(run, prompt, models, mode, out, backend_options=_loop_options())
@@ -186,6 +222,7 @@ async def ask(
     history: HistoryWriter | None = None,
     conversations: Mapping[str, Sequence[Message]] | None = None,
     context: Sequence[Source] = (),
+    stages: Sequence[FanoutStage] = (),
 ) -> FanoutResult:
     """Run the fan-out, folding every event into ``result`` (kept by the caller, so that an
     interruption can still show it); ``history`` (already begun, closed by its owner) records
@@ -195,7 +232,14 @@ async def ask(
     async with make_client(len(models)) as client:
         providers = ProviderSet(client)
         try:
-            fanout = FanOut(models, providers, prompt, conversations=conversations, context=context)
+            fanout = FanOut(
+                models,
+                providers,
+                prompt,
+                conversations=conversations,
+                context=context,
+                stages=stages,
+            )
             async with live, fanout.run() as events:
                 async for event in events:
                     result.apply(event)

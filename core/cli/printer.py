@@ -108,7 +108,41 @@ def summary_text(result: FanoutResult) -> str:
     rows = [("model", "state", "ttft", "total", "tok out", "tok/s", "tries")]
     rows += [_row(r) for r in result.responses.values()]
     wall = f"{result.wall_ms / 1000:.2f} s" if result.wall_ms is not None else "?"
-    return format_table(rows, right_aligned=range(2, 7)) + f"wall time {wall}\n"
+    table = format_table(rows, right_aligned=range(2, 7)) + f"wall time {wall}\n"
+    return table + consensus_text(result)
+
+
+def consensus_text(result: FanoutResult) -> str:
+    """Agreement, the medoid, outliers, claims only one model made and the synthesis."""
+    c = result.consensus
+    if c is None:
+        return ""
+    lines = [""]
+    if c.agreement is None:
+        lines.append(f"agreement: - ({one_line(c.reason or '')})")
+    else:
+        lines.append(
+            f"agreement {c.agreement:.2f} ({c.progress}; how alike the answers are, "
+            "not whether they are right)"
+        )
+        lines.append(f"most representative answer: {one_line(c.medoid or '-')}")
+        if c.outliers:
+            lines.append("outliers: " + ", ".join(one_line(m) for m in c.outliers))
+        if c.unique:
+            lines.append("said by one model only:")
+            lines += [f"  {one_line(u.model)}: {one_line(u.text)}" for u in c.unique]
+    synthesis = result.synthesis
+    errors = "; ".join(one_line(e) for e in synthesis.errors)
+    if synthesis.ok and synthesis.synthesizer:
+        stats = synthesis.runs[-1].stats
+        lines.append(f"\nsynthesis by {one_line(synthesis.synthesizer)} ({ms(stats.total_ms)}):")
+        if errors:
+            lines.append(f"(after: {errors})")
+        lines.append((synthesis.text or "").strip())
+    elif errors:
+        shown = f"; the most representative answer is {one_line(c.medoid)}'s" if c.medoid else ""
+        lines.append(f"\nno synthesis: {errors}{shown}")
+    return "\n".join(lines) + "\n"
 
 
 def _row(r: ModelResult) -> tuple[str, str, str, str, str, str, str]:

@@ -68,6 +68,7 @@ class Consensus:
             for a in order
         ]
         return {
+            "models": list(order),  # the rows and columns of ``similarity``
             "agreement": self.agreement,
             "medoid": self.medoid,
             "similarity": matrix if self.agreement is not None else None,

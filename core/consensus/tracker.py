@@ -6,7 +6,8 @@ the answer is read once and support needs no second pass. Everything after that 
 medoid, outliers, support) is arithmetic over cached vectors: the last answer costs its own
 embedding and almost nothing else.
 
-`add` embeds, so it blocks: call it from a worker thread. Calls are serialised.
+`add` embeds, so it blocks: call it from a worker thread. A retried model's new answer
+replaces its old one (the tracker belongs to the turn, not to one fan-out).
 """
 
 from __future__ import annotations
@@ -32,20 +33,46 @@ class ConsensusTracker:
         self._claims: dict[str, Claims] = {}
         self._vectors: dict[str, Any] = {}
         self._missing: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        self._broken: str | None = None
         self._current = Consensus(self._asked, (), reason="no answer yet")
 
     @property
     def current(self) -> Consensus:
         return self._current
 
+    def answers(self) -> list[tuple[str, str]]:
+        """The measured answers as (model, text), in the order asked."""
+        with self._lock:
+            return [(m, self._texts[m]) for m in self._asked if m in self._texts]
+
+    def unavailable(self, reason: str) -> Consensus:
+        """The embedder cannot run: no figures for this question, and the reason why."""
+        with self._lock:
+            self._broken = f"agreement unavailable: {reason}"
+            self._current = Consensus(self._asked, (), reason=self._broken)
+            return self._current
+
     def add(self, model: str, text: str) -> Consensus:
         """Measure ``model``'s finished answer in; an empty answer counts as missing."""
         if not text.strip():
             return self.drop(model, "failed")
+        if self._broken:
+            return self._current
+        if len(self._asked) < 2:  # nothing to compare with: no need to load the embedder
+            with self._lock:
+                self._texts[model] = text
+                self._current = Consensus(
+                    self._asked,
+                    (),
+                    reason="one model was asked: agreement needs at least two answers",
+                )
+                return self._current
         claims, vector = self._embed(text)
         with self._lock:
             self._claims[model] = claims
             self._vectors[model] = vector
+            self._texts[model] = text
             self._missing.pop(model, None)
             return self._update()
 
@@ -55,7 +82,8 @@ class ConsensusTracker:
             self._missing[model] = state
             self._claims.pop(model, None)
             self._vectors.pop(model, None)
-            return self._update()
+            self._texts.pop(model, None)
+            return self._current if self._broken else self._update()
 
     def _embed(self, text: str) -> tuple[Claims, Any]:
         import numpy as np

@@ -70,11 +70,57 @@ def consensus_markdown(consensus: Any) -> str | None:
         return None
     if isinstance(consensus, str):
         return consensus
+    if isinstance(consensus, dict) and {"agreement", "models", "similarity"} <= consensus.keys():
+        return _figures_markdown(consensus)
     if isinstance(consensus, dict):
         for key in _TEXT_KEYS:
             if isinstance(consensus.get(key), str):
                 return str(consensus[key])
     return "```json\n" + json.dumps(consensus, ensure_ascii=False, indent=2) + "\n```"
+
+
+def _figures_markdown(c: dict[str, Any]) -> str:
+    """Quorum's own consensus object (`core.results.consensus_json`) as Markdown."""
+    lines = []
+    agreement, names = c.get("agreement"), [str(n) for n in c.get("models") or []]
+    missing = ", ".join(f"{m.get('model')} {m.get('state')}" for m in c.get("missing") or [])
+    if isinstance(agreement, int | float):
+        lines.append(
+            f"**Agreement {agreement:.2f}** (how alike the answers are, not whether they are "
+            f"right) · {c.get('answered', '?')} answered" + (f", {missing}" if missing else "")
+        )
+        outliers = ", ".join(str(o) for o in c.get("outliers") or []) or "none"
+        lines.append(f"Most representative answer: **{c.get('medoid')}** · outliers: {outliers}")
+        matrix = c.get("similarity") or []
+        if names and len(matrix) == len(names):
+            lines += ["", "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+            for name, row in zip(names, matrix, strict=True):
+                cells = ["-" if v is None else f"{v:.2f}" for v in row]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        support = c.get("support") or []
+        if support:
+            lines += ["", f"Support for the sentences of {c.get('medoid')}'s answer:", ""]
+            answered = c.get("answered")
+            others = answered - 1 if isinstance(answered, int) and answered > 0 else "?"
+            for item in support:
+                by = ", ".join(item.get("models") or []) or "no other answer"
+                lines.append(
+                    f"- {item.get('text')} (supported by {item.get('count')} of {others}: {by})"
+                )
+        unique = c.get("unique_claims") or []
+        if unique:
+            lines += ["", "Said by one model only:", ""]
+            lines += [f"- {u.get('model')}: {u.get('text')}" for u in unique]
+    else:
+        lines.append(f"No agreement figures: {c.get('reason') or 'not measured'}")
+    synthesis, error = c.get("synthesis"), c.get("synthesis_error")
+    if isinstance(synthesis, str):
+        lines += ["", f"#### Synthesis by {c.get('synthesizer')}", "", synthesis.strip()]
+        if error:
+            lines += ["", f"(after: {error})"]
+    elif error:
+        lines += ["", f"No synthesis: {error}."]
+    return "\n".join(lines)
 
 
 def sources(context: Any) -> list[Source]:

@@ -28,8 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.config import ModelSpec
+from core.consensus.records import Consensus
 from core.events import (
     Cancelled,
+    ConsensusUpdated,
     Event,
     Failed,
     FanoutFinished,
@@ -40,12 +42,15 @@ from core.events import (
     ModelStats,
     ReasoningDelta,
     Started,
+    Synthesis,
+    TerminalEvent,
     TextDelta,
     UsageReported,
 )
-from core.history.records import TERMINAL_STATES
-from core.history.store import HistoryError, HistoryStore, ResponseProgress, TurnHandle
-from core.results import source_json
+from core.history.records import TERMINAL_STATES, ResponseProgress, TurnHandle
+from core.history.sqlite import HistoryError
+from core.history.store import HistoryStore
+from core.results import SynthesisResult, consensus_json, source_json
 
 DEFAULT_FLUSH_INTERVAL_S = 0.5
 
@@ -159,6 +164,9 @@ class HistoryWriter:
         self._lock = threading.Lock()
         self._wall_ms: float | None = None
         self._finished = False
+        self._consensus: Consensus | None = None
+        self._synthesis = SynthesisResult()
+        self._consensus_dirty = False
         self._closed = False
         self.error: str | None = None
         self._stop = threading.Event()
@@ -185,6 +193,9 @@ class HistoryWriter:
                 if event.context:  # what every model was given: the turn keeps it for exports
                     self._record_context(event)
                 return
+            if isinstance(event, ConsensusUpdated | Synthesis):
+                self._fold_consensus(event)
+                return
             pending = getattr(event, "model", None)
             entry = self._pending.get(pending) if isinstance(pending, str) else None
             if entry is None:
@@ -201,6 +212,25 @@ class HistoryWriter:
             self._store.set_turn_context(
                 self.turn.session_id, self.turn.seq, [source_json(s) for s in event.context]
             )
+        except (sqlite3.Error, HistoryError) as exc:
+            self.error = f"history recording stopped: {exc}"
+
+    def _fold_consensus(self, event: ConsensusUpdated | Synthesis) -> None:
+        if isinstance(event, ConsensusUpdated):
+            self._consensus = event.consensus
+        else:
+            self._synthesis.apply(event.event)
+        self._consensus_dirty = True
+        if isinstance(event, ConsensusUpdated) or isinstance(event.event, TerminalEvent):
+            self._flush_locked()
+
+    def _record_consensus(self) -> None:
+        self._consensus_dirty = False
+        if self._consensus is None:
+            return
+        body = consensus_json(self._consensus, self._synthesis, self._consensus.asked)
+        try:
+            self._store.set_turn_consensus(self.turn.session_id, self.turn.seq, body)
         except (sqlite3.Error, HistoryError) as exc:
             self.error = f"history recording stopped: {exc}"
 
@@ -241,8 +271,10 @@ class HistoryWriter:
         self._last_flush = self._clock()
         if self.error is not None:
             return
+        if self._consensus_dirty:
+            self._record_consensus()
         batch = [entry.take() for entry in self._pending.values() if entry.dirty]
-        if not batch:
+        if not batch or self.error is not None:
             return
         try:
             self._store.write_progress(batch)
