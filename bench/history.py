@@ -29,7 +29,7 @@ from core.config import ModelSpec
 from core.events import FanoutFinished, Finished, ModelStats, Started, TextDelta
 from core.history import HistoryStore, HistoryWriter
 from core.history.records import ResponseRecord, SessionRecord, TurnRecord
-from core.history.store import DB_NAME
+from core.history.sqlite import DB_NAME
 
 MODELS = ("gpt", "claude", "gemini", "local")
 TURNS_PER_SESSION = 10

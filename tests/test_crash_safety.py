@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from core.history import HistoryStore
-from core.history.store import default_path
+from core.history.sqlite import default_path
 from tests.conftest import TEST_KEY, ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 

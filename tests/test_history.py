@@ -18,7 +18,7 @@ from core.config import ModelSpec
 from core.events import Cancelled, FanoutStarted, ModelStats, Started, TextDelta
 from core.history import HistoryError, HistoryStore, HistoryWriter
 from core.history.schema import SCHEMA_VERSION
-from core.history.store import default_path
+from core.history.sqlite import default_path
 from core.providers.base import Message
 from tests.conftest import TEST_KEY, ConfigWriter, loopback_spec, run_fanout
 from tests.loopback import LoopbackServer, anthropic_stream, error_reply, openai_stream

@@ -16,7 +16,7 @@ import pytest
 from core.events import Started, TextDelta
 from core.export import export_session
 from core.history import HistoryStore, HistoryWriter
-from core.history.store import default_path
+from core.history.sqlite import default_path
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_cli import model, quorum

@@ -14,7 +14,7 @@ import pytest
 
 from core.export import export_session
 from core.history import HistoryStore
-from core.history.store import default_path
+from core.history.sqlite import default_path
 from tests.test_cli import quorum
 from tests.test_export import recorded_session
 

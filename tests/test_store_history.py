@@ -10,7 +10,7 @@ import pytest
 
 from core.config import ModelSpec, StoreSettings
 from core.history import HistoryStore
-from core.history.store import ResponseProgress
+from core.history.records import ResponseProgress
 from core.store.embedder import BuiltinEmbedder
 from core.store.history_index import HistoryIndex
 from core.store.kb import KnowledgeBase

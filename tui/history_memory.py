@@ -35,7 +35,7 @@ MEMORY_NOTE = "history is kept in memory only"
 
 
 def _now() -> str:
-    from core.history.store import now
+    from core.history.sqlite import now
 
     return now()
 

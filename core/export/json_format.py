@@ -27,7 +27,7 @@ from core.history.records import (
     SessionRecord,
     TurnRecord,
 )
-from core.history.store import is_session_id
+from core.history.sqlite import is_session_id
 
 FORMAT = "quorum-session"
 VERSION = 1

@@ -2,7 +2,8 @@
 
 - `HistoryStore` (store.py): open/migrate the database, sessions, search, conversations.
 - `HistoryWriter` (writer.py): records one turn from the engine's event stream.
-- records.py: the frozen records the store returns; schema.py: the schema and migrations.
+- records.py: the frozen records the store returns; schema.py: the schema and migrations;
+  sqlite.py: the file's location, ids, JSON columns, FTS5 queries, errors phrased for the user.
 """
 
 from core.history.records import (
@@ -12,7 +13,8 @@ from core.history.records import (
     TurnRecord,
     TurnSummary,
 )
-from core.history.store import HistoryError, HistoryStore
+from core.history.sqlite import HistoryError
+from core.history.store import HistoryStore
 from core.history.writer import HistoryWriter
 
 __all__ = [

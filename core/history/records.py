@@ -102,3 +102,34 @@ class TurnSummary:
     state: str
     answered: int  # responses in state "done"
     models: int  # responses in all
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseProgress:
+    """What a writer flushes for one response: text to append plus the current fields."""
+
+    response_id: int
+    text_tail: str
+    reasoning_tail: str
+    provider: str
+    state: str
+    finish_reason: str | None
+    error: str | None
+    error_kind: str | None
+    status: int | None
+    ttft_ms: float | None
+    total_ms: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    tokens_per_s: float | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnHandle:
+    """A turn being recorded: its row id, its place in the session, each model's response id."""
+
+    turn_id: int
+    session_id: str
+    seq: int
+    response_ids: dict[str, int]

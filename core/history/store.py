@@ -18,114 +18,42 @@ A turn left ``running`` by a process that no longer exists (killed, crashed) is 
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sqlite3
-import sys
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import paths
 from core.config import ModelSpec
 from core.history.records import (
     TERMINAL_STATES,
+    ResponseProgress,
     ResponseRecord,
     SessionRecord,
     SessionSummary,
+    TurnHandle,
     TurnRecord,
     TurnSummary,
 )
 from core.history.schema import SCHEMA_VERSION, SchemaTooNew, migrate
+from core.history.sqlite import (
+    BUSY_TIMEOUT_S,
+    HistoryError,
+    database_problem,
+    default_path,
+    from_json,
+    fts_match_expression,
+    is_busy,
+    new_session_id,
+    now,
+    pid_alive,
+    to_json,
+)
 from core.providers.base import Message
 
-DB_NAME = "history.sqlite3"
-# How long to wait for another process's write lock before giving up (and, for `ask`, answering
-# without recording): their transactions last milliseconds, so a longer wait means a stuck holder.
-BUSY_TIMEOUT_S = 3.0
-_SESSION_ID = re.compile(r"[0-9a-f]{16}")
 _CHARS_PER_TOKEN = 4  # a rough, provider-independent estimate for the conversation budget
-
-
-class HistoryError(Exception):
-    """A history problem, already phrased for the user (no traceback, no secrets)."""
-
-
-def new_session_id() -> str:
-    """A session id as the store makes them: 16 lowercase hex digits."""
-    return uuid.uuid4().hex[:16]
-
-
-def is_session_id(text: str) -> bool:
-    return _SESSION_ID.fullmatch(text) is not None
-
-
-def database_problem(exc: sqlite3.Error, path: Path) -> str:
-    """What went wrong with the database file, phrased for the user."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = None if code is None else code & 0xFF
-    if _is_busy(exc):
-        return (
-            f"the history database {path} is locked by another process "
-            f"(still busy after {BUSY_TIMEOUT_S:g} s)"
-        )
-    if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
-        return f"the history database {path} cannot be written: {exc}"
-    if primary == sqlite3.SQLITE_FULL:
-        return f"the disk holding the history database {path} is full"
-    return f"{path} is not a usable Quorum history database: {exc}"
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc)
-
-
-def default_path() -> Path:
-    return paths.data_dir() / DB_NAME
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class ResponseProgress:
-    """What a writer flushes for one response: text to append plus the current fields."""
-
-    response_id: int
-    text_tail: str
-    reasoning_tail: str
-    provider: str
-    state: str
-    finish_reason: str | None
-    error: str | None
-    error_kind: str | None
-    status: int | None
-    ttft_ms: float | None
-    total_ms: float | None
-    tokens_in: int | None
-    tokens_out: int | None
-    tokens_per_s: float | None
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class TurnHandle:
-    """A turn being recorded: its row id, its place in the session, each model's response id."""
-
-    turn_id: int
-    session_id: str
-    seq: int
-    response_ids: dict[str, int]
 
 
 class HistoryStore:
@@ -170,7 +98,7 @@ class HistoryStore:
             store.close()
             raise
         except sqlite3.Error as exc:
-            if not _is_busy(exc):  # a writer elsewhere: the repair waits for the next open
+            if not is_busy(exc):  # a writer elsewhere: the repair waits for the next open
                 store.close()
                 raise HistoryError(database_problem(exc, path)) from None
         return store
@@ -210,7 +138,7 @@ class HistoryStore:
 
     def _recover_abandoned_turns(self) -> None:
         rows = self._query("SELECT id, writer_pid FROM turns WHERE state = 'running'")
-        dead = [turn_id for turn_id, pid in rows if pid is not None and not _pid_alive(pid)]
+        dead = [turn_id for turn_id, pid in rows if pid is not None and not pid_alive(pid)]
         if not dead:
             return
         with self._transaction() as conn:
@@ -302,8 +230,8 @@ class HistoryStore:
                     state=state,
                     finished_at=finished,
                     wall_ms=wall,
-                    context=_from_json(context),
-                    consensus=_from_json(consensus),
+                    context=from_json(context),
+                    consensus=from_json(consensus),
                     responses=tuple(responses.get(turn_id, ())),
                 )
                 for turn_id, seq, query, created, state, finished, wall, context, consensus in turns
@@ -430,7 +358,7 @@ class HistoryStore:
         with self._transaction() as conn:
             changed = conn.execute(
                 f"UPDATE turns SET {column} = ? WHERE session_id = ? AND seq = ?",
-                (_to_json(value), session_id, seq),
+                (to_json(value), session_id, seq),
             ).rowcount
         if not changed:
             raise HistoryError(f"no turn {seq} in session {session_id!r}")
@@ -539,8 +467,8 @@ class HistoryStore:
                         turn.state,
                         turn.finished_at,
                         turn.wall_ms,
-                        _to_json(turn.context),
-                        _to_json(turn.consensus),
+                        to_json(turn.context),
+                        to_json(turn.consensus),
                     ),
                 ).lastrowid
                 conn.executemany(
@@ -621,31 +549,3 @@ class HistoryStore:
 _RESPONSE_FIELDS = tuple(ResponseRecord.__dataclass_fields__)
 _RESPONSE_COLUMNS = ", ".join(_RESPONSE_FIELDS)
 _RESPONSE_SELECT = ", ".join(f"r.{name}" for name in _RESPONSE_FIELDS)
-
-
-def fts_match_expression(text: str) -> str | None:
-    """Turn free text into a safe FTS5 query: every word quoted, each a prefix, all required."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
-    if not words:
-        return None
-    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
-
-
-def _to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _from_json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid() or sys.platform == "win32":  # os.kill(pid, 0) would kill on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. EPERM: it exists but belongs to someone else
-        return True
-    return True
