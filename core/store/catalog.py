@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.store.documents import Chunk
+from core.store.documents import Chunk, location
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -81,11 +81,7 @@ class StoredChunk:
 
     @property
     def location(self) -> str:
-        if self.unit == "page":
-            if self.start == self.end:
-                return f"page {self.start}"
-            return f"pages {self.start}-{self.end}"
-        return f"lines {self.start}-{self.end}"
+        return location(self.unit, self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)

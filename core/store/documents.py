@@ -52,15 +52,19 @@ class Chunk:
 
     @property
     def location(self) -> str:
-        """``lines 10-24`` / ``line 7`` / ``page 3`` / ``pages 3-4``."""
-        if self.start == self.end:
-            return f"{self.unit} {self.start}"
-        return f"{self.unit}s {self.start}-{self.end}"
+        return location(self.unit, self.start, self.end)
 
     @property
     def label(self) -> str:
         """``path › H1 › H2``."""
         return LABEL_SEPARATOR.join((self.source, *self.headings))
+
+
+def location(unit: str, start: int, end: int) -> str:
+    """``lines 10-24`` / ``line 7`` / ``page 3`` / ``pages 3-4``."""
+    if start == end:
+        return f"{unit} {start}"
+    return f"{unit}s {start}-{end}"
 
 
 class SkipFile(Exception):
