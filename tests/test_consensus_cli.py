@@ -130,3 +130,21 @@ def test_the_turn_keeps_its_consensus_in_history_and_exports(
     assert "Paris is the capital of France." in markdown
     page = quorum("export", session, "--format", "html", "--config", str(config)).stdout
     assert "Synthesis by judge" in page and "<table>" in page
+
+
+def test_follow_up_synthesis_continues_every_model_from_the_synthesis(
+    loopback: LoopbackServer, write_config: ConfigWriter
+) -> None:
+    for follow_up, expected in (("synthesis", SYNTHESIS), ("own", PARIS_A)):
+        loopback.requests.clear()
+        config = council(
+            loopback,
+            write_config,
+            consensus={"synthesizer": "judge"},
+            history={"follow_up": follow_up},
+        )
+        ask_json(config, "-m", "a", "-m", "b")
+        ask_json(config, "-m", "a", "-m", "b", "--continue")
+        _, second = loopback.requests_for("a")
+        earlier = [m for m in second.json["messages"] if m["role"] == "assistant"]
+        assert [m["content"] for m in earlier] == [expected], follow_up

@@ -107,4 +107,7 @@ def _session_for(
     else:
         return store.new_session(cell(prompt, _TITLE_CHARS)), {}
     turns = settings.history_turns
-    return session_id, {m.name: store.conversation(session_id, m.name, turns) for m in models}
+    return session_id, {
+        m.name: store.conversation(session_id, m.name, turns, follow_up=settings.follow_up)
+        for m in models
+    }

@@ -313,24 +313,35 @@ class HistoryStore:
         model_name: str,
         max_turns: int,
         max_tokens: int | None = None,
+        *,
+        follow_up: str = "own",
     ) -> list[Message]:
-        """``model_name``'s own conversation in a session: user/assistant pairs, oldest first.
+        """``model_name``'s conversation in a session: user/assistant pairs, oldest first.
 
-        Only turns this model completed (state ``done``, non-blank text) are included: a failed,
-        cancelled or interrupted answer is left out together with its question, because a
-        truncated answer would misstate what the model said. At most the last ``max_turns``
+        With ``follow_up="own"`` the assistant side is the model's own answer, and only turns
+        it completed (state ``done``, non-blank text) are included: a failed, cancelled or
+        interrupted answer is left out together with its question, because a truncated answer
+        would misstate what the model said. With ``"synthesis"`` it is the turn's synthesis
+        wherever there is one (so every model continues from the same answer), and the
+        model's own completed answer where there is none. At most the last ``max_turns``
         pairs, and when ``max_tokens`` is given only as many of the newest pairs as fit in it
         (estimated at 4 characters a token).
         """
         if max_turns <= 0:
             return []
+        synthesis = (
+            "json_extract(t.consensus_json, '$.synthesis')" if follow_up == "synthesis" else "NULL"
+        )
         rows = self._query(
-            """
-            SELECT t.query, r.text FROM turns t JOIN responses r ON r.turn_id = t.id
-            WHERE t.session_id = ? AND r.model = ? AND r.state = 'done' AND TRIM(r.text) != ''
-            ORDER BY t.seq DESC LIMIT ?
+            f"""
+            SELECT query, answer FROM (
+                SELECT t.seq, t.query, COALESCE(NULLIF(TRIM({synthesis}), ''),
+                    CASE WHEN r.state = 'done' AND TRIM(r.text) != '' THEN r.text END) AS answer
+                FROM turns t LEFT JOIN responses r ON r.turn_id = t.id AND r.model = ?
+                WHERE t.session_id = ?
+            ) WHERE answer IS NOT NULL ORDER BY seq DESC LIMIT ?
             """,
-            (session_id, model_name, max_turns),
+            (model_name, session_id, max_turns),
         )
         budget = None if max_tokens is None else max_tokens * _CHARS_PER_TOKEN
         pairs: list[tuple[str, str]] = []
