@@ -6,8 +6,9 @@ The pane widget reads this to draw its header; the app's frame tick decides when
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rich.text import Text
 
@@ -26,6 +27,7 @@ from core.events import (
 from core.results import ModelResult
 from tui import glyphs
 
+ConsensusMark = Literal["medoid", "outlier"]
 STATES = ("idle", "queued", "loading", "streaming", "retrying", "done", "failed", "cancelled")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
 
@@ -47,6 +49,7 @@ class PaneState:
     tokens_out: int | None = None
     retry_at: float | None = None
     retry_reason: str | None = None
+    mark: ConsensusMark | None = None  # set by the consensus panel, cleared by a new answer
 
     def __post_init__(self) -> None:
         self.answer = ModelResult(self.name, self.provider)
@@ -56,7 +59,7 @@ class PaneState:
         self.answer = ModelResult(self.name, self.provider)
         self.started_at = self.clock()
         self.ttft_ms = self.tokens_out = self.retry_at = None
-        self.retry_reason = None
+        self.retry_reason = self.mark = None
 
     @property
     def text(self) -> str:
@@ -148,6 +151,20 @@ STATE_STYLE = {
 }
 
 
+def mark_text(mark: ConsensusMark, colors: Mapping[str, str], *, short: int = 0) -> Text:
+    """The consensus mark: "most representative" (the medoid) or "outlier"; ``short`` 1 or 2
+    for a narrow header (a shorter label, then the symbol alone)."""
+    ascii_only = glyphs.current().ascii
+    if mark == "medoid":
+        symbol = "*" if ascii_only else "◆"
+        label = ("most representative", "representative", "")[short]
+        color = colors.get("success", "")
+    else:
+        symbol = "!" if ascii_only else "◇"
+        label, color = ("outlier", "outlier", "")[short], colors.get("warning", "")
+    return Text(f"{symbol} {label}".rstrip(), style=f"bold {color}".strip())
+
+
 def header_text(
     state: PaneState,
     colors: dict[str, str],
@@ -169,13 +186,16 @@ def header_text(
         "failed": colors.get("error", ""),
     }.get(state.state, "")
 
-    def head(provider: bool) -> Text:
+    def head(provider: bool, short_mark: int = 0) -> Text:
         text = Text(no_wrap=True, overflow=g.overflow)
         text.append(state.name, style="bold")
         if provider:
             text.append(f"  {state.provider}", style="dim")
         text.append("  ")
         text.append(state.state_label(), style=f"{STATE_STYLE[state.state]} {color}".strip())
+        if state.mark:
+            text.append("  ")
+            text.append_text(mark_text(state.mark, colors, short=short_mark))
         if below:
             text.append(f"  {g.below}{below}", style="dim")
         return text
@@ -186,14 +206,21 @@ def header_text(
         short = state.figures(short=True)
         untallied = [f for f in long if not f.endswith(" tok")]
         forms = [f" {g.dot} ".join(f) for f in (long, untallied, short)]
+
+    def fitted(width: int) -> Text:  # a long mark is shortened before the name is cut
+        if full.cell_len <= width:
+            return full
+        narrow = (head(False), head(False, 1), head(False, 2))
+        return next((h for h in narrow if h.cell_len <= width), narrow[-1])
+
     if not forms:
-        return full
+        return fitted(width) if state.mark and width is not None else full
     if width is None:
         return _joined(full, "  ", forms[0])
     for figures in forms[:2]:
         if full.cell_len + 2 + len(figures) <= width:
             return _joined(full, "  ", figures)
-    first = full if full.cell_len <= width else head(provider=False)
+    first = fitted(width)
     second = next((f for f in forms if len(f) <= width), forms[-1])
     return _joined(first, "\n", second)
 

@@ -16,7 +16,7 @@ from textual.widgets import Collapsible, Static
 from core.events import ModelEvent, ReasoningDelta, TextDelta
 from tui import glyphs
 from tui.blocks import BlockSplitter
-from tui.pane_state import TERMINAL, PaneState, header_text, notice_text
+from tui.pane_state import TERMINAL, ConsensusMark, PaneState, header_text, notice_text
 from tui.widgets.stream_view import StreamView
 
 
@@ -163,6 +163,12 @@ class ModelPane(Vertical, can_focus=True):
             if not self.reasoning.collapsed:
                 self.reasoning_view.update(Text(reasoning))
         self.header.tick()
+
+    def set_consensus_mark(self, mark: ConsensusMark | None) -> None:
+        """Mark the header "most representative" (the medoid) or "outlier", or neither."""
+        if mark != self.state.mark:
+            self.state.mark = mark
+            self.header.tick()
 
     def on_stream_view_moved(self, event: StreamView.Moved) -> None:
         event.stop()
