@@ -285,9 +285,10 @@ async def test_palette_disables_and_enables_a_model(
         assert loopback.requests_for("b") == []
         await run_command(pilot, "Enable model: b")
         await until(pilot, lambda: [p.model_name for p in app.query(ModelPane)] == ["a", "b"])
-        await run_command(pilot, "Retrieval: turn on")
-        assert app.retrieval
-        assert any("placeholder" in str(n.message) for n in app._notifications)
+        assert app.retrieval  # [store] rag is on by default
+        await run_command(pilot, "Toggle retrieval")
+        assert not app.retrieval
+        assert any("Retrieval off" in str(n.message) for n in app._notifications)
 
 
 async def run_command(pilot: Pilot[Any], command: str) -> None:

@@ -16,6 +16,7 @@ from core.events import (
     FirstToken,
     ModelStats,
     ReasoningDelta,
+    Source,
     Started,
     TextDelta,
 )
@@ -23,6 +24,7 @@ from tests.conftest import ConfigWriter
 from tui.app import QuorumApp
 from tui.history_bridge import MemoryHistory
 from tui.widgets.prompt import PromptArea
+from tui.widgets.sources import SourcesStrip
 
 ANSWER = (
     "Two options are common:\n\n"
@@ -141,3 +143,23 @@ def test_help_screen(snap_compare: Any, write_config: ConfigWriter) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(110, 36), press=["f1"], run_before=run_before)
+
+
+def test_sources_strip_and_citations(snap_compare: Any, write_config: ConfigWriter) -> None:
+    app = make_app(write_config, ["gpt", "claude"])
+    sources = (
+        Source("a", "/srv/docs/ops.md", "Operations › Rollback", "lines 3-6", 0.71, "Roll back."),
+        Source("b", "/srv/docs/releases.md", "Releases", "lines 1-4", 0.52, "Tag releases."),
+    )
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app.query_one(SourcesStrip).show_sources(sources)
+        for pane in app.panes.values():
+            pane.start("How do I roll back?", len(sources))
+        answers = {"gpt": "Run `make rollback` [1], then tag it [2].", "claude": "See [1] [3]."}
+        for index, (name, text) in enumerate(answers.items()):
+            for event in finished_run(name, index, text):
+                app.apply_event(event)
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=(110, 24), run_before=run_before)

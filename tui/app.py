@@ -26,22 +26,27 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer
 
+from core.attachments import AttachmentError
 from core.config import ModelSpec, Settings
-from core.events import Cancelled, Event, Failed, Finished, ModelEvent
+from core.events import Cancelled, Event, Failed, Finished, ModelEvent, Source
 from core.state import load_state, save_state
 from tui import glyphs
+from tui.attach import with_files
 from tui.commands import pipe_to, quorum_commands, system_clipboard_command
 from tui.history_bridge import open_history
 from tui.history_types import ExportFormat, History, Recorder
+from tui.knowledge import NO_SOURCES, AppKnowledge, toggle_note
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.query_search import QuerySearchScreen
+from tui.screens.sources import SourcesScreen
 from tui.theming import initial_theme, register_themes
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea, QueryHistory
 from tui.widgets.question import QuestionStrip
+from tui.widgets.sources import SourcesStrip
 from tui.widgets.stream_view import StreamView
-from tui.widgets.summary import SourcesStrip, SummaryPanel
+from tui.widgets.summary import SummaryPanel
 
 if TYPE_CHECKING:  # the engine pulls in httpx: imported after the first paint
     import httpx
@@ -89,6 +94,7 @@ class QuorumApp(App[int]):
         Binding("escape", "cancel_all", "Cancel all"),
         Binding("ctrl+r", "search_queries", "Search queries"),
         Binding("f2", "open_history", "History"),
+        Binding("f3", "show_source(1)", "Sources"),
         Binding("ctrl+n", "new_session", "New session"),
         Binding("f1", "help", "Help"),
     ]
@@ -103,7 +109,7 @@ class QuorumApp(App[int]):
         super().__init__()
         self.settings = settings
         self.enabled = {m.name: m.enabled for m in settings.models}
-        self.retrieval = False
+        self.knowledge = AppKnowledge(settings)
         self.show_figures = show_figures
         self.panes: dict[str, ModelPane] = {}
         self.summary = SummaryPanel()
@@ -112,6 +118,8 @@ class QuorumApp(App[int]):
         self._runs: dict[str, FanOut] = {}
         self._fanouts: set[FanOut] = set()  # every fan-out still running, however few models
         self._turn_context: dict[str, list[Message]] = {}
+        self._turn_sources: tuple[Source, ...] = ()  # retrieved once per question, kept for retries
+        self._retrieving = False
         self._turn: Recorder | None = None  # records the question on screen (retries go there)
         # The store is opened just after the first paint, or sooner when first needed.
         self._history: History | None = history
@@ -177,6 +185,7 @@ class QuorumApp(App[int]):
         self.summary.show([])
 
     async def on_unmount(self) -> None:
+        self.knowledge.close()
         for fanout in self._fanouts:
             fanout.cancel()
         if self._providers is not None:
@@ -188,6 +197,7 @@ class QuorumApp(App[int]):
 
     def _after_first_paint(self) -> None:
         self.queries.search("")  # opens the history store and reads past queries
+        self.knowledge.warm_soon()
         providers = self._ensure_providers()
         local = [m for m in self.active_models() if m.provider == "local"]
         if local:  # load in-process models now, so the first question does not wait for them
@@ -230,7 +240,11 @@ class QuorumApp(App[int]):
     # --- running ------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return bool(self._fanouts)
+        return bool(self._fanouts) or self._retrieving
+
+    @property
+    def retrieval(self) -> bool:
+        return self.knowledge.enabled
 
     @on(PromptArea.Submitted)
     def _submitted(self, event: PromptArea.Submitted) -> None:
@@ -250,13 +264,37 @@ class QuorumApp(App[int]):
                 severity="error",
             )
             return
+        try:
+            prompt = with_files(query)  # each @path's whole file, as `ask --file`
+        except AttachmentError as exc:
+            self.notify(f"Not sent: {exc}", severity="error", timeout=10, markup=False)
+            return
         self.queries.add(query)
         self.query_one(PromptArea).set_query("")
         self.query_one(QuestionStrip).show(query)
+        self.query_one(SourcesStrip).show_sources(())
         # Kept for retries: a retried model gets the context its first try had, not its answer.
         self._turn_context = {m.name: self._conversation(m.name) for m in models}
-        self._turn = self._recorder(lambda: self.history.record(query, models))
-        self._start(models, query, self._turn)
+        self._turn = self._recorder(lambda: self.history.record(prompt, models))
+        self._retrieving = True
+        self.run_worker(self._retrieve_then_start(models, prompt, query, self._turn), group="ask")
+
+    async def _retrieve_then_start(
+        self, models: Sequence[ModelSpec], prompt: str, question: str, recorder: Recorder | None
+    ) -> None:
+        try:
+            found = await self.knowledge.retrieve(question)  # the words, not the attached files
+        except BaseException:
+            if recorder is not None:
+                recorder.close()
+            raise
+        finally:
+            self._retrieving = False
+        if found.problem:
+            self.notify(found.problem, severity="warning", timeout=8, markup=False)
+        self._turn_sources = found.sources
+        self.query_one(SourcesStrip).show_sources(found.sources)
+        self._start(models, prompt, recorder)
 
     def _start(self, models: Sequence[ModelSpec], query: str, recorder: Recorder | None) -> None:
         from core.engine import FanOut
@@ -264,8 +302,10 @@ class QuorumApp(App[int]):
         providers = self._ensure_providers()
         conversations = {m.name: self._turn_context.get(m.name, []) for m in models}
         for spec in models:
-            self.panes[spec.name].start(query)
-        fanout = FanOut(models, providers, query, conversations=conversations)
+            self.panes[spec.name].start(query, len(self._turn_sources))
+        fanout = FanOut(
+            models, providers, query, conversations=conversations, context=self._turn_sources
+        )
         for spec in models:
             self._runs[spec.name] = fanout
         self._fanouts.add(fanout)
@@ -400,7 +440,7 @@ class QuorumApp(App[int]):
         if pane is None or not pane.state.query:
             self.notify("Nothing to retry yet.", severity="warning")
             return
-        if name in self._runs:
+        if name in self._runs or self._retrieving:
             self.notify(
                 f"{name} is still answering — press c to cancel it first.", severity="warning"
             )
@@ -446,8 +486,9 @@ class QuorumApp(App[int]):
             self.notify("Finish or cancel (Escape) the running question first.", severity="warning")
             return
         self.history.new_session()
-        self._turn = None
+        self._turn, self._turn_sources = None, ()
         self.query_one(QuestionStrip).show("")
+        self.query_one(SourcesStrip).show_sources(())
         for pane in self.panes.values():
             pane.state.state = "idle"
             pane.state.query = ""
@@ -467,12 +508,16 @@ class QuorumApp(App[int]):
             self.notify(f"{name} {state}.", timeout=2)
 
     def toggle_retrieval(self) -> None:
-        self.retrieval = not self.retrieval
-        self.notify(
-            f"Retrieval {'on' if self.retrieval else 'off'} — a placeholder for now: the "
-            "vector store is not available yet, so questions are sent without sources.",
-            timeout=6,
-        )
+        on = self.knowledge.toggle()
+        self.notify(toggle_note(on, self.knowledge.empty), timeout=5, markup=False)
+
+    def action_show_source(self, number: int) -> None:
+        if not self._turn_sources:
+            self.notify(NO_SOURCES, timeout=4, markup=False)
+        elif isinstance(self.screen, SourcesScreen):
+            self.screen.action_jump(number)
+        else:
+            self.push_screen(SourcesScreen(self._turn_sources, number))
 
     def export_session(self, fmt: ExportFormat) -> None:
         try:

@@ -24,8 +24,8 @@ def quorum_commands(app: QuorumApp) -> Iterable[SystemCommand]:
             lambda name=spec.name: app.toggle_model(name),
         )
     yield SystemCommand(
-        f"Retrieval: turn {'off' if app.retrieval else 'on'}",
-        "placeholder until the vector store exists",
+        f"Toggle retrieval (turn it {'off' if app.retrieval else 'on'})",
+        "sources from the knowledge base for the next questions (F3 shows them)",
         app.toggle_retrieval,
     )
     yield SystemCommand("New session", "start over without earlier context", app.action_new_session)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from core.config import ModelSpec
 from core.events import Event, FanoutFinished, FanoutStarted, ModelEvent
-from core.results import FanoutResult, ModelResult
+from core.results import FanoutResult, ModelResult, source_json
 from tui.history_types import (
     ExportFormat,
     MeaningUnavailable,
@@ -73,6 +73,7 @@ class _Session:
                     state=turn.state,
                     finished_at=turn.finished_at,
                     wall_ms=turn.result.wall_ms,
+                    context=[source_json(s) for s in turn.result.context] or None,
                     responses=tuple(
                         _response(answer, turn.specs.get(name), self.updated_at)
                         for name, answer in turn.result.responses.items()
@@ -120,6 +121,8 @@ class _MemoryRecorder:
 
     def apply(self, event: Event) -> None:
         if isinstance(event, FanoutStarted):
+            if event.context:  # the sources every model was given: exports show them
+                self._turn.result.context = event.context
             return
         if isinstance(event, FanoutFinished):
             self._finished = True

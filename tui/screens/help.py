@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -19,6 +20,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Shift+Enter / Ctrl+J", "new line"),
             ("Up / Down", "previous / next query (at the first / last line)"),
             ("Ctrl+R", "search past queries"),
+            ("@path, Tab", "attach a file's whole text (Tab completes the path)"),
         ),
     ),
     (
@@ -26,8 +28,12 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("Escape", "cancel every model still answering (restores a maximized pane first)"),
             ("Tab / Shift+Tab", "next / previous pane"),
-            ("Ctrl+P", "command palette: models, retrieval, theme, session, history, export"),
+            (
+                "Ctrl+P",
+                "command palette: models, retrieval on/off, theme, session, history, export",
+            ),
             ("F2", "history: past sessions, search, re-run (Ctrl+R there)"),
+            ("F3", "the question's sources in full (1-9 jumps; or click a [n])"),
             ("F1", "this help"),
             ("Ctrl+N", "new session (models forget earlier turns)"),
             ("Ctrl+Q", "quit"),
@@ -40,6 +46,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("r", "retry this model with the same question"),
             ("y", "copy the answer"),
             ("m", "maximize / restore"),
+            ("1-9", "open the source an [n] citation names"),
             ("Up / Down / PgUp / PgDn / Home / End", "scroll the answer"),
         ),
     ),
@@ -53,7 +60,7 @@ def help_table() -> Table:
     for section, rows in KEYS:
         table.add_row(f"[u]{section}[/u]", "")
         for key, what in rows:
-            table.add_row(key, what)
+            table.add_row(Text(key), Text(what))  # "[n]" is text here, not markup
         table.add_row("", "")
     return table
 

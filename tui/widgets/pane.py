@@ -69,6 +69,10 @@ class ModelPane(Vertical, can_focus=True):
         Binding("r", "retry", "Retry model"),
         Binding("y", "copy", "Copy answer"),
         Binding("m", "toggle_maximize", "Maximize"),
+        *(
+            Binding(str(n), f"app.show_source({n})", f"Source {n}", show=False)
+            for n in range(1, 10)
+        ),
         Binding("up", "scroll(-1)", "Scroll", show=False),
         Binding("down", "scroll(1)", "Scroll", show=False),
         Binding("pageup", "page(-1)", "Page", show=False),
@@ -118,9 +122,11 @@ class ModelPane(Vertical, can_focus=True):
         self.reasoning.display = False
 
     # --- events -------------------------------------------------------------------------
-    def start(self, query: str) -> None:
+    def start(self, query: str, sources: int = 0) -> None:
+        """A new answer to ``query``; its ``[1]``..``[sources]`` citations are links."""
         self.state.reset(query)
         self.splitter = BlockSplitter()
+        self.body.citations = sources
         self.body.clear()
         self.reasoning_view.update("")
         self.reasoning.display = False

@@ -1,12 +1,23 @@
-"""The prompt: a multi-line TextArea where Enter sends and Up/Down walk the query history."""
+"""The prompt: a multi-line TextArea where Enter sends and Up/Down walk the query history.
+
+Typing ``@`` then a path lists the files and folders it can complete to (relative to the working
+directory) just above the prompt; Tab takes the highlighted one, Up/Down choose, Escape hides
+the list. TextArea has no suggester of its own, so the list is a sibling the prompt drives.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from rich.text import Text
 from textual import events
 from textual.message import Message
-from textual.widgets import TextArea
+from textual.widget import Widget
+from textual.widgets import OptionList, TextArea
+from textual.widgets.option_list import Option
+
+from tui.attach import completions, token_at
 
 
 class QueryHistory:
@@ -61,8 +72,38 @@ class QueryHistory:
         return out
 
 
+class PathSuggestions(OptionList, can_focus=False):
+    """The ``@path`` completions; hidden while there are none."""
+
+    DEFAULT_CSS = """
+    PathSuggestions {
+        height: auto; max-height: 7; border: none; padding: 0 1; display: none;
+        background: $panel;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="path-suggestions")
+        self.paths: list[str] = []
+
+    def show_paths(self, paths: Sequence[str]) -> None:
+        if list(paths) == self.paths:
+            return
+        self.paths = list(paths)
+        self.clear_options()
+        self.add_options(Option(Text(f"@{p}"), id=p) for p in self.paths)
+        self.display = bool(self.paths)
+        if self.paths:
+            self.highlighted = 0
+
+    @property
+    def chosen(self) -> str | None:
+        index = self.highlighted
+        return self.paths[index] if self.display and index is not None else None
+
+
 class PromptArea(TextArea):
-    """Enter sends; Shift+Enter or Ctrl+J inserts a newline."""
+    """Enter sends; Shift+Enter or Ctrl+J inserts a newline; Tab completes an ``@path``."""
 
     DEFAULT_CSS = """
     PromptArea { height: auto; max-height: 8; min-height: 3; }
@@ -76,6 +117,11 @@ class PromptArea(TextArea):
     def __init__(self, history: QueryHistory, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.queries = history
+        self.suggestions = PathSuggestions()
+
+    def on_mount(self) -> None:
+        if isinstance(self.parent, Widget):
+            self.parent.mount(self.suggestions, before=self)
 
     def set_query(self, text: str, *, at_end: bool = True) -> None:
         self.text = text
@@ -83,6 +129,10 @@ class PromptArea(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         key = event.key
+        if self.suggestions.display and self._suggestion_key(key):
+            event.stop()
+            event.prevent_default()
+            return
         if key == "enter":
             event.stop()
             event.prevent_default()
@@ -118,3 +168,47 @@ class PromptArea(TextArea):
     def selection_active(self) -> bool:
         start, end = self.selection
         return start != end
+
+    # --- @path completion ---------------------------------------------------------------
+    def on_text_area_changed(self) -> None:
+        self._suggest()
+
+    def on_text_area_selection_changed(self) -> None:
+        self._suggest()
+
+    def _token(self) -> tuple[int, str] | None:
+        if self.selection_active():
+            return None
+        row, column = self.cursor_location
+        return token_at(self.document.get_line(row), column)
+
+    def _suggest(self) -> None:
+        token = self._token()
+        found = [] if token is None else completions(token[1], Path.cwd())
+        if token is not None and found == [token[1]]:
+            found = []  # the path is complete already
+        self.suggestions.show_paths(found)
+
+    def _suggestion_key(self, key: str) -> bool:
+        """Tab, Up, Down and Escape act on the list while it shows; True when one did."""
+        if key == "escape":
+            self.suggestions.show_paths([])
+        elif key == "up":
+            self.suggestions.action_cursor_up()
+        elif key == "down":
+            self.suggestions.action_cursor_down()
+        elif key == "tab":
+            self.complete(self.suggestions.chosen)
+        else:
+            return False
+        return True
+
+    def complete(self, path: str | None) -> None:
+        """Put ``path`` in place of the ``@`` token at the cursor (a file ends it with a space)."""
+        token = self._token()
+        if path is None or token is None:
+            return
+        row, column = self.cursor_location
+        text = path if path.endswith("/") else f"{path} "
+        self.replace(text, (row, token[0]), (row, column))
+        self.move_cursor((row, token[0] + len(text)))

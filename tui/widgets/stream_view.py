@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from tui import glyphs
 from tui.blocks import Block
+from tui.citations import citation_style, link_citations
 from tui.markdown import FastMarkdown
 
 
@@ -49,6 +50,7 @@ class StreamView(Widget):
         self.follow = True
         self._style: Style | None = None
         self._shown: list[Strip | None] = []  # what each visible row showed last time
+        self.citations = 0  # the turn's sources: [1]..[n] are drawn as links to them
 
     # --- content ----------------------------------------------------------------------
     def clear(self) -> None:
@@ -110,8 +112,16 @@ class StreamView(Widget):
         lines = console.render_lines(renderable, options, pad=False)
         return [Strip(line) for line in lines]
 
+    def _cited(self, strips: list[Strip]) -> list[Strip]:
+        if not self.citations:
+            return strips
+        accent = self.app.theme_variables.get("accent") if self.is_attached else None
+        return link_citations(strips, self.citations, citation_style(accent))
+
     def _add_block_strips(self, block: Block, width: int) -> None:
         strips = self._lines(self._markdown(block.text), width)
+        if not block.code:
+            strips = self._cited(strips)
         if self._block_strips and not block.joined:
             strips.insert(0, Strip.blank(0))
         self._block_starts.append(len(self._block_strips))
@@ -125,6 +135,8 @@ class StreamView(Widget):
         else:
             renderable = self._markdown(self._tail)
         strips = self._lines(renderable, width)
+        if not self._tail_code:
+            strips = self._cited(strips)
         if self._blocks and not self._tail_joined:
             strips.insert(0, Strip.blank(0))
         return strips

@@ -1,4 +1,4 @@
-"""The consensus panel (for now: the timing summary) and the retrieved-sources strip."""
+"""The consensus panel (for now: the timing summary)."""
 
 from __future__ import annotations
 
@@ -66,21 +66,3 @@ class SummaryPanel(Static):
         if text.plain != self._plain:
             self._plain = text.plain
             self.update(text, layout=False)
-
-
-class SourcesStrip(Static):
-    """Retrieved sources; hidden until there are some (retrieval is not wired yet)."""
-
-    DEFAULT_CSS = "SourcesStrip { height: auto; max-height: 3; padding: 0 1; display: none; }"
-
-    def __init__(self) -> None:
-        super().__init__("", markup=False, id="sources")
-
-    def show_sources(self, titles: Sequence[str]) -> None:
-        if not titles:
-            self.display = False
-            return
-        text = Text("sources  ", style="dim")
-        text.append(f"  {glyphs.current().dot}  ".join(titles))
-        self.update(text)
-        self.display = True
