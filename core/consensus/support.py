@@ -12,8 +12,8 @@ detail ("… in 1991") does not conflict.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 # Sentence pairs from the built-in embedder: restatements of one claim score 0.77 to 0.97, the
@@ -45,14 +45,19 @@ class UniqueClaim:
 
 @dataclass(frozen=True, slots=True)
 class Claims:
-    """One answer's sentences and their unit vectors (an (n, d) array, rows in order)."""
+    """One answer's sentences, their unit vectors (an (n, d) array, rows in order) and each
+    sentence's key terms (read once, when the answer arrives)."""
 
     sentences: tuple[str, ...]
     vectors: Any
+    terms: tuple[frozenset[str], ...] = field(init=False)
 
-    @property
-    def terms(self) -> tuple[frozenset[str], ...]:
-        return tuple(key_terms(s) for s in self.sentences)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "terms", tuple(key_terms(s) for s in self.sentences))
+
+
+# (model, other model) -> for each of model's sentences, its best match in the other's answer
+Matches = Callable[[str, str], Any]
 
 
 def key_terms(sentence: str) -> frozenset[str]:
@@ -74,22 +79,33 @@ def best_matches(claims: Claims, other: Claims) -> Any:
     if not other.sentences:
         return np.zeros(len(claims.sentences))
     scores = claims.vectors @ other.vectors.T
+    best = np.zeros(len(claims.sentences))
     theirs = other.terms
     for i, mine in enumerate(claims.terms):
-        for j, terms in enumerate(theirs):
-            if conflict(mine, terms):
-                scores[i, j] = 0.0
-    return scores.max(axis=1)
+        for j in np.argsort(-scores[i]):  # the closest sentence whose terms do not conflict
+            if not conflict(mine, theirs[j]):
+                best[i] = max(0.0, float(scores[i, j]))
+                break
+    return best
 
 
-def support(model: str, answers: Mapping[str, Claims]) -> tuple[SentenceSupport, ...]:
-    """Each sentence of ``model``'s answer, with the other answers that support it."""
+def matcher(answers: Mapping[str, Claims]) -> Matches:
+    """`best_matches` between two of ``answers``, computed afresh each time."""
+    return lambda model, other: best_matches(answers[model], answers[other])
+
+
+def support(
+    model: str, answers: Mapping[str, Claims], matches: Matches | None = None
+) -> tuple[SentenceSupport, ...]:
+    """Each sentence of ``model``'s answer, with the other answers that support it.
+    ``matches`` may serve pairs measured before (`ConsensusTracker` keeps them)."""
+    matches = matches or matcher(answers)
     mine = answers[model]
     rows: list[list[tuple[str, float]]] = [[] for _ in mine.sentences]
-    for name, other in answers.items():
+    for name in answers:
         if name == model:
             continue
-        for row, score in zip(rows, best_matches(mine, other), strict=True):
+        for row, score in zip(rows, matches(model, name), strict=True):
             row.append((name, float(score)))
     return tuple(
         SentenceSupport(
@@ -101,14 +117,17 @@ def support(model: str, answers: Mapping[str, Claims]) -> tuple[SentenceSupport,
     )
 
 
-def unique_claims(answers: Mapping[str, Claims]) -> tuple[UniqueClaim, ...]:
+def unique_claims(
+    answers: Mapping[str, Claims], matches: Matches | None = None
+) -> tuple[UniqueClaim, ...]:
     """Sentences no other answer comes close to, with the model that said them (needs at
     least two answers; the most distinct first, at most `MAX_UNIQUE`)."""
     if len(answers) < 2:
         return ()
+    matches = matches or matcher(answers)
     found: list[UniqueClaim] = []
     for model in answers:
-        for item in support(model, answers):
+        for item in support(model, answers, matches):
             if not item.supporters:
                 found.append(UniqueClaim(model, item.text, item.best))
     found.sort(key=lambda claim: claim.best)

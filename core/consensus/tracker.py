@@ -19,7 +19,7 @@ from typing import Any
 from core.consensus.agreement import measure
 from core.consensus.records import Claim, Consensus, Support
 from core.consensus.sentences import split_sentences
-from core.consensus.support import Claims, answer_vector, support, unique_claims
+from core.consensus.support import Claims, answer_vector, best_matches, support, unique_claims
 from core.store.embedder import Embedder
 
 WHOLE_ANSWER_CHARS = 4000  # an answer with no sentence (only code): its start stands for it
@@ -34,6 +34,7 @@ class ConsensusTracker:
         self._vectors: dict[str, Any] = {}
         self._missing: dict[str, str] = {}
         self._texts: dict[str, str] = {}
+        self._matches: dict[tuple[str, str], Any] = {}  # (model, other) -> `best_matches`
         self._broken: str | None = None
         self._current = Consensus(self._asked, (), reason="no answer yet")
 
@@ -70,6 +71,7 @@ class ConsensusTracker:
                 return self._current
         claims, vector = self._embed(text)
         with self._lock:
+            self._forget(model)
             self._claims[model] = claims
             self._vectors[model] = vector
             self._texts[model] = text
@@ -80,10 +82,21 @@ class ConsensusTracker:
         """``model`` failed or was cancelled: it is left out, and the figures say so."""
         with self._lock:
             self._missing[model] = state
+            self._forget(model)
             self._claims.pop(model, None)
             self._vectors.pop(model, None)
             self._texts.pop(model, None)
             return self._current if self._broken else self._update()
+
+    def _forget(self, model: str) -> None:
+        """Drop the sentence matches measured against ``model``'s previous answer."""
+        self._matches = {k: v for k, v in self._matches.items() if model not in k}
+
+    def _match(self, model: str, other: str) -> Any:
+        key = (model, other)
+        if key not in self._matches:
+            self._matches[key] = best_matches(self._claims[model], self._claims[other])
+        return self._matches[key]
 
     def _embed(self, text: str) -> tuple[Claims, Any]:
         import numpy as np
@@ -124,7 +137,9 @@ class ConsensusTracker:
             agreement=figures.score,
             medoid=medoid,
             outliers=tuple(models[i] for i in figures.outliers),
-            support=tuple(Support(s.text, s.supporters) for s in support(medoid, answers)),
-            unique=tuple(Claim(c.model, c.text) for c in unique_claims(answers)),
+            support=tuple(
+                Support(s.text, s.supporters) for s in support(medoid, answers, self._match)
+            ),
+            unique=tuple(Claim(c.model, c.text) for c in unique_claims(answers, self._match)),
         )
         return self._current
