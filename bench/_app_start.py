@@ -17,6 +17,7 @@ import sys, time
 t0, panes, memory = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "memory"
 import asyncio
 from pathlib import Path
+HEAVY = ("chromadb", "onnxruntime", "tokenizers", "llama_cpp")
 from core.config import ModelSpec, Settings
 from tui.app import QuorumApp
 from tui.history_bridge import MemoryHistory
@@ -25,11 +26,13 @@ specs = tuple(ModelSpec(name=f"m{i}", provider="openai", model="x", api_key="k")
 app = QuorumApp(Settings(path=Path("bench.toml"), models=specs),
                 history=MemoryHistory() if memory else None)
 painted = []
+heavy = []
 original = app._display
 def display(screen, renderable):
     original(screen, renderable)
     if renderable is not None and not painted:
         painted.append(time.monotonic())
+        heavy.extend(m for m in HEAVY if m in sys.modules)
 app._display = display
 async def main():
     async with app.run_test(size=(200, 60)) as pilot:
@@ -37,8 +40,8 @@ async def main():
             await pilot.pause()
         return time.monotonic()
 ready = asyncio.run(main())
-heavy = [m for m in ("chromadb", "llama_cpp") if m in sys.modules]
-print(f"{painted[0] - t0:.4f} {ready - t0:.4f} {','.join(heavy) or '-'}")
+store = "core.store.kb" in sys.modules  # has the app opened a knowledge base by now?
+print(f"{painted[0] - t0:.4f} {ready - t0:.4f} {','.join(heavy) or '-'} {int(store)}")
 """
 
 
@@ -46,7 +49,8 @@ print(f"{painted[0] - t0:.4f} {ready - t0:.4f} {','.join(heavy) or '-'}")
 class AppStart:
     first_paint_s: float
     history_loaded_s: float
-    heavy_modules: str  # chromadb / llama_cpp if imported at start, else "-"
+    heavy_modules: str  # chromadb / onnxruntime / tokenizers / llama_cpp at first paint, or "-"
+    store_opened: bool = False  # core.store.kb imported by the time history was loaded
 
 
 def launch(panes: int, *, home: Path | None = None) -> AppStart:
@@ -64,4 +68,4 @@ def launch(panes: int, *, home: Path | None = None) -> AppStart:
         check=True,
         env=env,
     ).stdout.split()
-    return AppStart(float(out[0]), float(out[1]), out[2])
+    return AppStart(float(out[0]), float(out[1]), out[2], out[3] == "1")
