@@ -15,8 +15,9 @@ from textual.pilot import Pilot
 from core.config import Settings, load_settings
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, error_reply, openai_stream
-from tui.app import PaneGrid, QuorumApp, grid_shape
+from tui.app import QuorumApp
 from tui.screens.history import HistoryScreen, render_record
+from tui.widgets.grid import PaneGrid, grid_shape
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea
 from tui.widgets.stream_view import StreamView

@@ -8,8 +8,9 @@ from textual.geometry import Region
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_tui import SIZE, all_done, ask, settings_for, until
-from tui.app import PaneGrid, QuorumApp
+from tui.app import QuorumApp
 from tui.screens.history import HistoryScreen
+from tui.widgets.grid import PaneGrid
 from tui.widgets.question import QuestionStrip
 
 pytestmark = pytest.mark.anyio

@@ -235,7 +235,8 @@ async def test_an_empty_knowledge_base_adds_nothing_and_loads_nothing(
         assert not app.query_one(SourcesStrip).display
         assert app.knowledge.empty is True
         kb = app.knowledge._kb
-        assert kb is not None and kb._embedder is None and kb._client is None  # SQLite only
+        assert kb is not None and kb._client is None  # SQLite only: no chromadb,
+        assert getattr(kb.embedder, "_session", None) is None  # and no model loaded
         await pilot.press("f3")
         assert not isinstance(app.screen, SourcesScreen)
         await noted(pilot, "No sources")

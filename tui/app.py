@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import Theme
@@ -33,6 +32,7 @@ from core.state import load_state, save_state
 from tui import glyphs
 from tui.attach import with_files
 from tui.commands import pipe_to, quorum_commands, system_clipboard_command
+from tui.consensus_run import TurnConsensus
 from tui.history_bridge import open_history
 from tui.history_types import ExportFormat, History, Recorder
 from tui.knowledge import NO_SOURCES, AppKnowledge, toggle_note
@@ -41,6 +41,8 @@ from tui.screens.history import HistoryScreen
 from tui.screens.query_search import QuerySearchScreen
 from tui.screens.sources import SourcesScreen
 from tui.theming import initial_theme, register_themes
+from tui.widgets.consensus import ConsensusPanel
+from tui.widgets.grid import PaneGrid
 from tui.widgets.pane import ModelPane
 from tui.widgets.prompt import PromptArea, QueryHistory
 from tui.widgets.question import QuestionStrip
@@ -54,37 +56,11 @@ if TYPE_CHECKING:  # the engine pulls in httpx: imported after the first paint
     from core.engine import FanOut
     from core.providers import ProviderSet
     from core.providers.base import Message
+    from core.store.embedder import Embedder
 
 FRAME_S = 1 / 15
 PANES_PER_TICK = 4
 GC_FREEZE_S = 1.0
-MIN_PANE_WIDTH = 40
-MIN_PANE_HEIGHT = 8
-
-
-def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
-    """(columns, row height) for ``count`` panes in a width x height area."""
-    if count <= 0:
-        return 1, max(MIN_PANE_HEIGHT, height)
-    columns = max(1, min(count, width // MIN_PANE_WIDTH))
-    rows = math.ceil(count / columns)
-    columns = math.ceil(count / rows)  # balance: 5 panes on 4 columns → 3 + 2
-    return columns, max(MIN_PANE_HEIGHT, height // rows)
-
-
-class PaneGrid(VerticalScroll):
-    """Fixed-size panes in a grid; scrolls when they do not fit."""
-
-    can_focus = False
-
-    def relayout(self) -> None:
-        panes = list(self.query_children(ModelPane))
-        columns, row_height = grid_shape(len(panes), self.size.width, self.size.height)
-        self.styles.grid_size_columns = columns
-        self.styles.grid_rows = str(row_height)
-
-    def on_resize(self) -> None:
-        self.relayout()
 
 
 class QuorumApp(App[int]):
@@ -95,6 +71,7 @@ class QuorumApp(App[int]):
         Binding("ctrl+r", "search_queries", "Search queries"),
         Binding("f2", "open_history", "History"),
         Binding("f3", "show_source(1)", "Sources"),
+        Binding("f4", "consensus", "Consensus"),
         Binding("ctrl+n", "new_session", "New session"),
         Binding("f1", "help", "Help"),
     ]
@@ -109,10 +86,13 @@ class QuorumApp(App[int]):
         super().__init__()
         self.settings = settings
         self.enabled = {m.name: m.enabled for m in settings.models}
-        self.knowledge = AppKnowledge(settings)
+        self._embedder: Embedder | None = None  # one for the app: knowledge and consensus
+        self.knowledge = AppKnowledge(settings, embedder=self.embedder)
+        self.consensus = TurnConsensus(settings, self.embedder)
         self.show_figures = show_figures
         self.panes: dict[str, ModelPane] = {}
         self.summary = SummaryPanel()
+        self.panel = ConsensusPanel(answer_text=self._answer_text)
         # The fan-out each model is answering in, until that model's run ends; a model can
         # be retried as soon as its own run has ended, while the others still answer.
         self._runs: dict[str, FanOut] = {}
@@ -156,6 +136,7 @@ class QuorumApp(App[int]):
                 pane = self._new_pane(spec)
                 yield pane
         yield self.summary
+        yield self.panel
         yield SourcesStrip()
         yield PromptArea(self.queries, id="prompt")
         yield Footer()
@@ -195,9 +176,29 @@ class QuorumApp(App[int]):
         if self._history is not None:
             self._history.close()
 
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            from core.store.kb import make_embedder
+
+            self._embedder = make_embedder(self.settings.store, self.settings.models)
+        return self._embedder
+
+    def _answer_text(self, model: str) -> str | None:
+        pane = self.panes.get(model)
+        return pane.state.text if pane is not None else None
+
     def _after_first_paint(self) -> None:
+        # Before any worker thread can: numpy's first import edits os.environ and fails when
+        # another thread imports it at the same moment (numpy#30627), and the embedder,
+        # chromadb and the consensus each import it from a thread of their own.
+        import numpy  # noqa: F401
+
         self.queries.search("")  # opens the history store and reads past queries
         self.knowledge.warm_soon()
+        if len(self.active_models()) > 1:  # the consensus measures the first answers at once
+            load = getattr(self.embedder(), "load", None)
+            if load is not None:
+                self.run_worker(load, thread=True, group="preload", exit_on_error=False)
         providers = self._ensure_providers()
         local = [m for m in self.active_models() if m.provider == "local"]
         if local:  # load in-process models now, so the first question does not wait for them
@@ -276,6 +277,8 @@ class QuorumApp(App[int]):
         # Kept for retries: a retried model gets the context its first try had, not its answer.
         self._turn_context = {m.name: self._conversation(m.name) for m in models}
         self._turn = self._recorder(lambda: self.history.record(prompt, models))
+        self.consensus.begin(prompt, models)
+        self.panel.reset([m.name for m in models], self.consensus.candidates())
         self._retrieving = True
         self.run_worker(self._retrieve_then_start(models, prompt, query, self._turn), group="ask")
 
@@ -293,6 +296,7 @@ class QuorumApp(App[int]):
         if found.problem:
             self.notify(found.problem, severity="warning", timeout=8, markup=False)
         self._turn_sources = found.sources
+        self.consensus.set_context(found.sources)
         self.query_one(SourcesStrip).show_sources(found.sources)
         self._start(models, prompt, recorder)
 
@@ -303,8 +307,14 @@ class QuorumApp(App[int]):
         conversations = {m.name: self._turn_context.get(m.name, []) for m in models}
         for spec in models:
             self.panes[spec.name].start(query, len(self._turn_sources))
+        stage = self.consensus.stage()
         fanout = FanOut(
-            models, providers, query, conversations=conversations, context=self._turn_sources
+            models,
+            providers,
+            query,
+            conversations=conversations,
+            context=self._turn_sources,
+            stages=() if stage is None else (stage,),
         )
         for spec in models:
             self._runs[spec.name] = fanout
@@ -314,7 +324,9 @@ class QuorumApp(App[int]):
 
     def _conversation(self, model: str) -> list[Message]:
         try:
-            return self.history.conversation(model, self.settings.history_turns)
+            return self.history.conversation(
+                model, self.settings.history_turns, self.settings.follow_up
+            )
         except Exception:
             return []
 
@@ -359,6 +371,7 @@ class QuorumApp(App[int]):
     def apply_event(self, event: Event) -> None:
         """Fold one engine event into its pane (drawn at the next frame tick)."""
         if not isinstance(event, ModelEvent):
+            self.panel.apply(event)  # the consensus, the synthesis, the fan-out's end
             return
         pane = self.panes.get(event.model)
         if pane is not None:
@@ -390,6 +403,13 @@ class QuorumApp(App[int]):
             pane.flush()
             await asyncio.sleep(0)
         self.summary.show([p.state for p in self.panes.values()])
+        self.panel.flush()
+
+    @on(ConsensusPanel.Marked)
+    def _consensus_marks(self, event: ConsensusPanel.Marked) -> None:
+        for name, mark in event.marks.items():
+            if name in self.panes:
+                self.panes[name].set_consensus_mark(mark)
 
     def _sync_panes(self) -> None:
         """Make the grid match the enabled models (after the palette changed them)."""
@@ -478,6 +498,15 @@ class QuorumApp(App[int]):
 
         self.push_screen(HistoryScreen(self.history), chosen)
 
+    def action_consensus(self) -> None:
+        self.panel.toggle_maximised()
+
+    def toggle_synthesis(self) -> None:
+        self.notify(self.consensus.toggle_synthesis(), timeout=5, markup=False)
+
+    def choose_synthesizer(self, name: str) -> None:
+        self.notify(self.consensus.choose(name), timeout=5, markup=False)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -496,6 +525,8 @@ class QuorumApp(App[int]):
             pane.state.state = "idle"
             pane.flush()
         self.summary.show([])
+        self.consensus.end()
+        self.panel.reset()
         self.notify("New session: models start without earlier context.", timeout=3)
 
     def toggle_model(self, name: str) -> None:

@@ -28,6 +28,20 @@ def quorum_commands(app: QuorumApp) -> Iterable[SystemCommand]:
         "sources from the knowledge base for the next questions (F3 shows them)",
         app.toggle_retrieval,
     )
+    synthesis = app.consensus
+    yield SystemCommand(
+        f"Toggle synthesis (turn it {'off' if synthesis.synthesis else 'on'})",
+        "one model writes the consensus answer once the answers are in (F4 shows it)",
+        app.toggle_synthesis,
+    )
+    first = synthesis.candidates()[:1]
+    for spec in app.settings.models:
+        if (spec.name,) != first:
+            yield SystemCommand(
+                f"Synthesize with: {spec.name}",
+                f"{spec.provider} · {spec.model}" + ("" if spec.enabled else " · not asked itself"),
+                lambda name=spec.name: app.choose_synthesizer(name),
+            )
     yield SystemCommand("New session", "start over without earlier context", app.action_new_session)
     yield SystemCommand("Open history", "past sessions and queries (F2)", app.action_open_history)
     for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):

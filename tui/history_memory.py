@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import ModelSpec
-from core.events import Event, FanoutFinished, FanoutStarted, ModelEvent
-from core.results import FanoutResult, ModelResult, source_json
+from core.events import (
+    ConsensusUpdated,
+    Event,
+    FanoutFinished,
+    FanoutStarted,
+    ModelEvent,
+    Synthesis,
+)
+from core.results import FanoutResult, ModelResult, SynthesisResult, source_json
 from tui.history_types import (
     ExportFormat,
     MeaningUnavailable,
@@ -74,6 +81,7 @@ class _Session:
                     finished_at=turn.finished_at,
                     wall_ms=turn.result.wall_ms,
                     context=[source_json(s) for s in turn.result.context] or None,
+                    consensus=turn.result.consensus_json(),
                     responses=tuple(
                         _response(answer, turn.specs.get(name), self.updated_at)
                         for name, answer in turn.result.responses.items()
@@ -117,6 +125,7 @@ class _MemoryRecorder:
         self._finished = False
         for name in models:  # replaced in place: the turn keeps its order of models
             turn.result.responses[name] = ModelResult(name)
+        turn.result.synthesis = SynthesisResult()  # each fan-out synthesizes the turn again
         turn.state, turn.finished_at = "running", None
 
     def apply(self, event: Event) -> None:
@@ -129,7 +138,9 @@ class _MemoryRecorder:
             if self._turn.result.wall_ms is None:  # a turn keeps its first fan-out's wall time
                 self._turn.result.wall_ms = event.wall_ms
             return
-        if isinstance(event, ModelEvent) and event.model in self._models:
+        if (isinstance(event, ModelEvent) and event.model in self._models) or isinstance(
+            event, ConsensusUpdated | Synthesis
+        ):
             self._turn.result.apply(event)
 
     def close(self) -> None:
@@ -223,15 +234,23 @@ class MemoryHistory:
         session = self._sessions.get(session_id)
         return [] if session is None else query_records(session.record())
 
-    def conversation(self, model: str, max_turns: int) -> list[Message]:
+    def conversation(self, model: str, max_turns: int, follow_up: str = "own") -> list[Message]:
+        """As `HistoryStore.conversation`: the model's own answers, or each turn's synthesis
+        where there is one."""
         from core.providers.base import Message
 
-        messages: list[Message] = []
+        pairs: list[tuple[str, str]] = []
         turns = self._current.turns if self._current is not None else []
-        for turn in turns[-max_turns:] if max_turns > 0 else []:
+        for turn in turns:
             answer = turn.result.responses.get(model)
-            if answer is not None and answer.ok and answer.text.strip():
-                messages += [Message("user", turn.result.query), Message("assistant", answer.text)]
+            text = turn.result.synthesis.text if follow_up == "synthesis" else None
+            if not (text and text.strip()) and answer is not None and answer.ok:
+                text = answer.text
+            if text and text.strip():
+                pairs.append((turn.result.query, text))
+        messages: list[Message] = []
+        for query, text in pairs[-max_turns:] if max_turns > 0 else []:
+            messages += [Message("user", query), Message("assistant", text)]
         return messages
 
     def export(self, fmt: ExportFormat = "md") -> Path:

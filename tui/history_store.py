@@ -272,10 +272,10 @@ class StoreHistory:
     def session_queries(self, session_id: str) -> list[QueryRecord]:
         return query_records(self.store.load_session(session_id))
 
-    def conversation(self, model: str, max_turns: int) -> list[Message]:
+    def conversation(self, model: str, max_turns: int, follow_up: str = "own") -> list[Message]:
         if self._session_id is None:
             return []
-        return self.store.conversation(self._session_id, model, max_turns)
+        return self.store.conversation(self._session_id, model, max_turns, follow_up=follow_up)
 
     def export(self, fmt: ExportFormat = "md") -> Path:
         if self._session_id is None:

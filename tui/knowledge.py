@@ -22,6 +22,7 @@ from core.config import Settings
 from core.events import Source
 
 if TYPE_CHECKING:  # the store loads the embedder and chromadb: only on the knowledge thread
+    from core.store.embedder import Embedder
     from core.store.kb import KnowledgeBase
 
 T = TypeVar("T")
@@ -34,8 +35,12 @@ class Retrieved:
 
 
 class AppKnowledge:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, embedder: Callable[[], Embedder] | None = None
+    ) -> None:
+        """``embedder``: the app's one embedder (shared with the consensus), made on first use."""
         self.settings = settings
+        self._embedder = embedder
         self.enabled = settings.store.rag  # the palette's "Retrieval" toggle
         self.empty: bool | None = None  # known once the knowledge base has been opened
         self._executor: ThreadPoolExecutor | None = None
@@ -89,7 +94,8 @@ class AppKnowledge:
         if self._kb is None:
             from core.store.kb import KnowledgeBase
 
-            self._kb = KnowledgeBase.open(self.settings)
+            shared = self._embedder() if self._embedder is not None else None
+            self._kb = KnowledgeBase.open(self.settings, embedder=shared)
         return self._kb
 
     def _warm(self) -> None:

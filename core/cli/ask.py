@@ -124,12 +124,10 @@ def consensus_stage(
     synthesis: bool,
 ) -> FanoutStage:
     """Agreement measured as answers end; the synthesizer (and its fallbacks) at the end."""
-    from core.consensus.stage import ConsensusStage
+    from core.consensus.stage import ConsensusStage, synthesizers
     from core.consensus.tracker import ConsensusTracker
     from core.store.kb import make_embedder
 
-    chosen = settings.consensus
-    synthesizers = settings.select(chosen.candidates) if synthesis and chosen.synthesis else ()
     tracker = ConsensusTracker(
         make_embedder(settings.store, settings.models), [m.name for m in models]
     )
@@ -137,8 +135,8 @@ def consensus_stage(
         tracker,
         question,
         context=context,
-        synthesizers=synthesizers,
-        instruction=chosen.prompt,
+        synthesizers=synthesizers(settings, synthesis=synthesis),
+        instruction=settings.consensus.prompt,
     )
 
 

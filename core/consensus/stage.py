@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import anyio
 import anyio.to_thread
 
-from core.config import ModelSpec, with_overrides
+from core.config import ModelSpec, Settings, with_overrides
 from core.consensus.synthesis import synthesis_prompt
 from core.consensus.tracker import ConsensusTracker
 from core.engine import Emit, RunModel, Spawn
@@ -51,7 +51,12 @@ class ConsensusStage:
         self._instruction = instruction
         self._rng = rng or random.Random()
         self._texts: dict[str, list[str]] = {}
+        self._retired = False
         self._turns = anyio.Lock()  # FIFO: measurements in the order models ended
+
+    def retire(self) -> None:
+        """A newer stage measures into the same tracker (a retry): it synthesizes, not this one."""
+        self._retired = True
 
     def observe(self, event: Event, spawn: Spawn, emit: Emit) -> None:
         if isinstance(event, TextDelta):
@@ -81,7 +86,7 @@ class ConsensusStage:
 
     async def after(self, emit: Emit, run: RunModel) -> None:
         answers = self.tracker.answers()
-        if not self._synthesizers or len(answers) < 2:
+        if self._retired or not self._synthesizers or len(answers) < 2:
             return
         prompt = synthesis_prompt(
             self._question,
@@ -103,5 +108,17 @@ class ConsensusStage:
                 [Message("user", prompt.user)],
                 synthesis,
             )
-            if outcome.ok or outcome.cancelled:
+            if outcome.ok or outcome.cancelled or self._retired:
                 return
+
+
+def synthesizers(
+    settings: Settings, *, synthesis: bool = True, first: str | None = None
+) -> tuple[ModelSpec, ...]:
+    """Who synthesizes, in order: ``first`` (chosen in the app), then ``[consensus]``'s
+    synthesizer and fallbacks; none when synthesis is off here or in the config."""
+    chosen = settings.consensus
+    if not synthesis or not chosen.synthesis:
+        return ()
+    names = dict.fromkeys(n for n in (first, *chosen.candidates) if n)
+    return settings.select(list(names))

@@ -30,10 +30,14 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("Tab / Shift+Tab", "next / previous pane"),
             (
                 "Ctrl+P",
-                "command palette: models, retrieval on/off, theme, session, history, export",
+                "command palette: models, retrieval, synthesis, theme, session, history, export",
             ),
             ("F2", "history: past sessions, search, re-run (Ctrl+R there)"),
             ("F3", "the question's sources in full (1-9 jumps; or click a [n])"),
+            (
+                "F4",
+                "the consensus panel maximised: agreement grid, support, synthesis (F4 restores)",
+            ),
             ("F1", "this help"),
             ("Ctrl+N", "new session (models forget earlier turns)"),
             ("Ctrl+Q", "quit"),
