@@ -260,8 +260,23 @@ def test_default_council_answers_paris_through_the_cli(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    responses = json.loads(done.stdout)["responses"]
+    body = json.loads(done.stdout)
+    responses = body["responses"]
     assert len(responses) >= 3
     assert {r["provider"] for r in responses} == {"local"}
     assert all(r["ok"] and r["text"].strip() for r in responses), responses
     assert any("Paris" in r["text"] for r in responses), [r["text"] for r in responses]
+
+    # the consensus over the council's real answers, measured by the real built-in embedder
+    consensus, names = body["consensus"], [r["model"] for r in responses]
+    assert consensus["models"] == names and consensus["answered"] == len(names)
+    assert 0.0 <= consensus["agreement"] <= 1.0 and consensus["medoid"] in names
+    matrix = consensus["similarity"]
+    assert all(matrix[i][i] == 1.0 for i in range(len(names)))
+    assert all(matrix[i][j] == matrix[j][i] for i in range(len(names)) for j in range(i))
+    medoid_text = next(r["text"] for r in responses if r["model"] == consensus["medoid"])
+    assert consensus["support"], "the medoid's sentences, each with its support"
+    assert all(
+        " ".join(s["text"].split()) in " ".join(medoid_text.split()) for s in consensus["support"]
+    )
+    assert consensus["synthesis"] is None  # the bundled config names no synthesizer
