@@ -199,6 +199,8 @@ async def run_mode(
     settings = Settings(path=Path(tempfile.gettempdir()) / "bench-config.toml", models=specs)
     cls = baseline_app_class() if mode == "baseline" else QuorumApp
     app = cls(settings, history=MemoryHistory())
+    if mode == "no-consensus":  # the same app, without measuring the answers as they end
+        app.consensus.stage = lambda: None  # type: ignore[method-assign]
     frames: list[float] = []
     presses: list[tuple[float, int]] = []
     latencies: list[float] = []
@@ -293,7 +295,13 @@ def main() -> None:
     parser.add_argument("--panes", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=100.0)
-    parser.add_argument("--modes", nargs="+", default=["quorum", "baseline"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["quorum", "baseline"],
+        choices=["quorum", "no-consensus", "baseline"],
+        help="no-consensus: the app without the consensus stage (its cost on keys and CPU)",
+    )
     parser.add_argument(
         "--give-up",
         type=float,
