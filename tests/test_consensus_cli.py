@@ -131,6 +131,15 @@ def test_the_turn_keeps_its_consensus_in_history_and_exports(
     page = quorum("export", session, "--format", "html", "--config", str(config)).stdout
     assert "Synthesis by judge" in page and "<table>" in page
 
+    saved = tmp_path / "session.json"
+    saved.write_text(exported.stdout, encoding="utf-8")
+    imported = quorum("import", str(saved), "--config", str(config))
+    assert imported.returncode == 0, imported.stderr
+    copy = imported.stdout.split()[-1]  # the id is taken: the copy gets a new one
+    assert copy != session
+    again = quorum("export", copy, "--format", "json", "--config", str(config))
+    assert json.loads(again.stdout)["session"]["turns"][0]["consensus"] == turn["consensus"]
+
 
 def test_follow_up_synthesis_continues_every_model_from_the_synthesis(
     loopback: LoopbackServer, write_config: ConfigWriter
