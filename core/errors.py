@@ -189,3 +189,67 @@ _REASONS = {
     504: "gateway timeout",
     529: "overloaded",
 }
+
+
+def connect_failure(exc: BaseException, host: str) -> ProviderError:
+    """A failed connection, named for what failed (TLS handshake, certificate, refused, unknown
+    host), with a hint; TLS and certificate failures are not retried: another try fails alike."""
+    import socket
+    import ssl
+
+    causes = _causes(exc)
+    certificate = next((c for c in causes if isinstance(c, ssl.SSLCertVerificationError)), None)
+    if certificate is not None:
+        reason = certificate.verify_message or _first_line(certificate)
+        return ProviderError(
+            FailureKind.CONNECT,
+            f"certificate verification failed for {host}: {reason} (a self-signed or private "
+            "certificate: add its CA to the system store, or set SSL_CERT_FILE)",
+            should_retry=False,
+        )
+    tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
+    if tls is not None:
+        hint = (
+            "the server does not speak TLS on that port: if it serves plain HTTP, use "
+            "http:// in base_url"
+            if "WRONG_VERSION_NUMBER" in str(tls) or "record layer" in str(tls)
+            else "check the port and that the server serves HTTPS there"
+        )
+        return ProviderError(
+            FailureKind.CONNECT,
+            f"TLS handshake with {host} failed ({_ssl_reason(tls)}): {hint}",
+            should_retry=False,
+        )
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return ProviderError(
+            FailureKind.CONNECT,
+            f"unknown host {host.rsplit(':', 1)[0]}: the name does not resolve (check base_url, "
+            "or the network's DNS)",
+        )
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        hint = "nothing is listening there: is the server running, and on that port?"
+        return ProviderError(
+            FailureKind.CONNECT, f"cannot reach {host}: connection refused ({hint})"
+        )
+    return ProviderError(FailureKind.CONNECT, f"cannot reach {host}: {_first_line(exc)}")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+        if isinstance(current, BaseExceptionGroup):
+            current = current.exceptions[0] if current.exceptions else None
+    return seen
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    return str(reason) if reason else _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -22,7 +22,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from core.config import ModelSpec
-from core.errors import ProviderError, error_from_response, redact
+from core.errors import ProviderError, connect_failure, error_from_response, redact
 from core.events import FailureKind
 
 
@@ -121,15 +121,18 @@ class HttpProvider(ABC):
         except ProviderError as exc:
             raise exc.redacted(key) from None
         except httpx.ConnectTimeout:
+            hint = (  # a server that waits for an HTTP request never answers a TLS hello
+                " (if the server speaks plain HTTP, use http:// in base_url)"
+                if httpx.URL(request.url).scheme == "https"
+                else ""
+            )
             raise ProviderError(
                 FailureKind.TIMEOUT,
-                f"could not connect to {_host(request.url)} within {spec.connect_timeout_s:g} s",
+                f"could not connect to {_host(request.url)} within "
+                f"{spec.connect_timeout_s:g} s{hint}",
             ) from None
         except httpx.ConnectError as exc:
-            raise ProviderError(
-                FailureKind.CONNECT,
-                f"cannot reach {_host(request.url)}: {redact(_reason(exc), key)}",
-            ) from None
+            raise connect_failure(exc, _host(request.url)).redacted(key) from None
         except httpx.ReadTimeout:
             raise ProviderError(
                 FailureKind.TIMEOUT,
@@ -167,9 +170,15 @@ class HttpProvider(ABC):
                 )
             except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
                 # No answer at all (often a stale keep-alive connection): safe to retry.
+                hint = (
+                    " (if it serves HTTPS on that port, use https:// in base_url)"
+                    if httpx.URL(request.url).scheme == "http"
+                    else ""
+                )
                 raise ProviderError(
                     FailureKind.CONNECT,
-                    f"{_host(request.url)} closed the connection before answering: {_reason(exc)}",
+                    f"{_host(request.url)} closed the connection before answering: "
+                    f"{_reason(exc)}{hint}",
                 ) from None
             if response.status_code >= 400:
                 body = await _read_capped(response)
