@@ -28,6 +28,7 @@ from textual.widgets import Footer
 from core.attachments import AttachmentError
 from core.config import ModelSpec, Settings
 from core.events import Cancelled, Event, Failed, Finished, ModelEvent, Source
+from core.privacy import exposed_key_warning
 from core.state import load_state, save_state
 from tui import glyphs
 from tui.attach import with_files
@@ -151,6 +152,9 @@ class QuorumApp(App[int]):
             self.notify(problem, title="Theme file skipped", severity="warning", timeout=10)
         for note in self._theme_notes:
             self.notify(note, severity="warning")
+        exposed = exposed_key_warning(self.settings)
+        if exposed:
+            self.notify(exposed, title="API key", severity="warning", timeout=15, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.call_after_refresh(self._after_first_paint)
         self._ticks = 0

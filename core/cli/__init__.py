@@ -14,9 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core import paths
 from core.cli import ask, glyphs, history, kb, models
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
+from core.privacy import exposed_key_warning, keep_private, tighten
 from core.sanitize import strip_control
 
 FAMILIES = (ask, models, history, kb)
@@ -76,10 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     glyphs.prepare_streams()
+    keep_private()
     args = build_parser().parse_args(argv)
     config_path = getattr(args, "sub_config", None) or args.config
     try:
         settings = load_settings(config_path)
+        tighten(paths.data_dir())
+        exposed = exposed_key_warning(settings)
+        if exposed and args.command is not None:  # the app shows it on its first screen
+            sys.stderr.write(f"quorum: warning: {exposed}\n")
         for family in FAMILIES:
             if args.command in family.COMMANDS:
                 code: int = family.run(args, settings)
