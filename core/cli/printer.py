@@ -115,7 +115,7 @@ def summary_text(result: FanoutResult) -> str:
 def consensus_text(result: FanoutResult) -> str:
     """Agreement, the medoid, outliers, claims only one model made and the synthesis."""
     c = result.consensus
-    if c is None:
+    if c is None or len(c.asked) < 2:  # one model asked: nothing to compare, nothing to say
         return ""
     lines = [""]
     if c.agreement is None:

@@ -48,7 +48,11 @@ def database_problem(exc: sqlite3.Error, path: Path) -> str:
         return f"the history database {path} cannot be written: {exc}"
     if primary == sqlite3.SQLITE_FULL:
         return f"the disk holding the history database {path} is full"
-    return f"{path} is not a usable Quorum history database: {exc}"
+    return (
+        f"{path} is not a usable Quorum history database: {exc}. It is left as it is: move it "
+        f"aside (mv {path} {path}.broken) and Quorum starts a new one; "
+        f"`sqlite3 {path}.broken .recover` may rescue what it held"
+    )
 
 
 def is_busy(exc: sqlite3.Error) -> bool:

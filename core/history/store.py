@@ -37,7 +37,7 @@ from core.history.records import (
     TurnRecord,
     TurnSummary,
 )
-from core.history.schema import SCHEMA_VERSION, SchemaTooNew, migrate
+from core.history.schema import SCHEMA_VERSION, SchemaTooNew, current_version, migrate
 from core.history.sqlite import (
     BUSY_TIMEOUT_S,
     HistoryError,
@@ -77,6 +77,10 @@ class HistoryStore:
         except sqlite3.Error as exc:
             raise HistoryError(database_problem(exc, path)) from None
         try:
+            # A file Quorum cannot use is left byte for byte as it was: its version is read
+            # before WAL mode (which rewrites the header) is switched on.
+            if current_version(conn) > SCHEMA_VERSION:
+                raise SchemaTooNew(current_version(conn))
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -85,8 +89,8 @@ class HistoryStore:
             conn.close()
             raise HistoryError(
                 f"the history database {path} was written by a newer Quorum (schema version "
-                f"{exc.found}; this version knows up to {SCHEMA_VERSION}); upgrade Quorum or "
-                "set QUORUM_HOME to another directory"
+                f"{exc.found}; this version knows up to {SCHEMA_VERSION}). It is left as it is: "
+                "upgrade Quorum, or set QUORUM_HOME to another directory"
             ) from None
         except sqlite3.Error as exc:
             conn.close()
