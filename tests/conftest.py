@@ -78,6 +78,7 @@ def write_config(tmp_path: Path) -> ConfigWriter:
             data["models"] = [dict(m) for m in models]
             content = tomli_w.dumps(data)
         path.write_text(content, encoding="utf-8")
+        path.chmod(0o600)  # test configs hold literal keys: readable by others, quorum warns
         return path
 
     return write

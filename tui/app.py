@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import signal
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -156,6 +158,9 @@ class QuorumApp(App[int]):
         if exposed:
             self.notify(exposed, title="API key", severity="warning", timeout=15, markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        with suppress(NotImplementedError, RuntimeError):  # Windows; not the main thread
+            # SIGTERM ends the app as Ctrl+Q does: answers so far kept, the terminal restored
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         self.call_after_refresh(self._after_first_paint)
         self._ticks = 0
         self._groups = 1
@@ -170,6 +175,8 @@ class QuorumApp(App[int]):
         self.summary.show([])
 
     async def on_unmount(self) -> None:
+        with suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
         self.knowledge.close()
         for fanout in self._fanouts:
             fanout.cancel()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,9 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Termination:
+    """SIGTERM stops a command as Ctrl+C does (partial answers shown and kept as interrupted):
+    it is passed on as SIGINT, whose handling (the event loop's, or KeyboardInterrupt) is safe
+    wherever the process is; only the exit says which one it was."""
+
+    received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received = True
+        signal.raise_signal(signal.SIGINT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     glyphs.prepare_streams()
     keep_private()
+    termination = _Termination()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, termination)
     args = build_parser().parse_args(argv)
     config_path = getattr(args, "sub_config", None) or args.config
     try:
@@ -96,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"quorum: {strip_control(str(exc))}\n")  # it may quote model names
         return EXIT_USAGE
     except KeyboardInterrupt:
+        if termination.received:
+            sys.stderr.write("quorum: terminated\n")
+            return 128 + signal.SIGTERM
         sys.stderr.write("quorum: interrupted\n")
         return 130
     except BrokenPipeError:
