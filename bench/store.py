@@ -30,7 +30,7 @@ from bench._store_corpus import mixed_corpus, synthetic_dir, synthetic_kb, write
 from bench._store_ttft import bench_first_paint, bench_first_token  # noqa: E402
 from bench.store_quality import QUESTIONS, bench_quality  # noqa: E402
 from core.config import StoreSettings  # noqa: E402
-from core.store.catalog import fts_query  # noqa: E402
+from core.store.catalog import Catalog  # noqa: E402
 from core.store.embedder import BuiltinEmbedder  # noqa: E402
 from core.store.ingest import ingest  # noqa: E402
 from core.store.kb import KnowledgeBase, embedding_text  # noqa: E402
@@ -63,7 +63,8 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
 # --- ingest -------------------------------------------------------------------------------------
 def bench_ingest(embedder: BuiltinEmbedder, work: Path) -> None:
     """The whole ingest against the embedder alone on the same chunks: once in one call (its
-    best batching: the target's baseline) and once per file, batched as ingest batches them."""
+    best batching: the target's baseline) and once per file (as ingest called it before it
+    embedded several files' chunks together)."""
     corpus = work / "mixed-corpus"
     shutil.rmtree(corpus, ignore_errors=True)
     sizes = mixed_corpus(corpus)
@@ -97,7 +98,7 @@ def bench_ingest(embedder: BuiltinEmbedder, work: Path) -> None:
         f"{report.files} files, {report.chunks} chunks, ~{tokens:,} tokens embedded; "
         f"skipped: {[(s.path.name, s.reason) for s in report.skipped] or 'none'}. "
         "Baselines: the built-in embedder alone on the same chunk texts, in one call, and in "
-        "one call per file (as ingest calls it).\n"
+        "one call per file (as ingest called it before it batched across files).\n"
     )
     header(
         "measure",
@@ -186,12 +187,12 @@ def parts(kb: KnowledgeBase, query: str) -> dict[str, float]:
     return out
 
 
-def keyword_matches(catalog: Path) -> float:
+def keyword_matches(catalog: Catalog) -> float:
     """The median share of a store's chunks that a question's keyword query matches (how much
     BM25 has to rank: its cost grows with it)."""
-    with contextlib.closing(sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)) as conn:
-        total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        matches = [m for m in (fts_query(q) for q, _ in QUESTIONS) if m]
+    total = catalog.stats()["chunks"]
+    matches = [m for m in (catalog.keyword_query(q) for q, _ in QUESTIONS) if m]
+    with contextlib.closing(sqlite3.connect(f"file:{catalog.path}?mode=ro", uri=True)) as conn:
         shares: list[float] = [
             conn.execute(
                 "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (m,)
@@ -246,7 +247,7 @@ def bench_queries(
                 )
             split = [parts(kbs["embedded"], questions[i % len(questions)]) for i in range(40)]
             median = {k: statistics.median(s[k] for s in split) for k in split[0]}
-            share = keyword_matches(kbs["embedded"].catalog.path)
+            share = keyword_matches(kbs["embedded"].catalog)
             breakdowns.append(
                 f"{size:,} embedded, hybrid, median of 40: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in median.items())
@@ -258,7 +259,8 @@ def bench_queries(
     print("\nwhere a hybrid search's time goes (ms; the rest is fusion and reading chunks):")
     for breakdown in breakdowns:
         print(f"- {breakdown}")
-    real = keyword_matches(topics_kb / "catalog.sqlite3")
+    with contextlib.closing(Catalog.open(topics_kb / "catalog.sqlite3")) as catalog:
+        real = keyword_matches(catalog)
     print(
         f"- for comparison, in the real reference-topics knowledge base a question's keyword "
         f"query matches {real:.0%} of the chunks (median)"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.config import StoreSettings
+from core.store import catalog as catalog_module
 from core.store.documents import Chunk
 from core.store.embedder import BuiltinEmbedder
 from core.store.kb import KnowledgeBase, StoreError, embedding_text
@@ -66,6 +67,28 @@ def test_an_exact_error_code_is_kept_even_below_min_score(kb: KnowledgeBase) -> 
     assert strict.search("E4012", mode="vector") == ()
     hybrid = strict.search("E4012")
     assert [s.text[:5] for s in hybrid] == ["E4012"]
+
+
+def test_a_rare_error_string_among_common_words_is_the_first_keyword_hit(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog_module, "MATCH_BUDGET", 4)  # as 5000 is in a big knowledge base
+    log = [
+        ("Deploy log", f"Deploy {i} of the billing service to the server went fine.")
+        for i in range(8)
+    ]
+    log.append(("Deploy log", "Deploy 9 stopped on the server: ERR_UPSTREAM_7731 from billing."))
+    add(kb, "/notes/log.md", log)
+    question = "why did my deploy of the billing service stop with ERR_UPSTREAM_7731 on the server?"
+    match = kb.catalog.keyword_query(question)
+    # only the rare words choose the candidates; the common ones only rank them
+    rare = '"did" OR "stop" OR "err_upstream_7731"'  # in no chunk or in one
+    assert match == f'({rare}) OR (({rare}) AND ("service" OR "server" OR "billing" OR "deploy"))'
+    assert next(s.text for s in kb.search(question, mode="keyword")).startswith("Deploy 9")
+    # when every word is common, a candidate has to hold all of them
+    common = kb.catalog.keyword_query("billing deploy server") or ""
+    assert sorted(common.split(" AND ")) == ['"billing"', '"deploy"', '"server"']
+    assert len(kb.catalog.keyword_search("billing deploy server", 20)) == 9
 
 
 def test_unrelated_questions_bring_no_sources(kb: KnowledgeBase) -> None:

@@ -10,6 +10,7 @@ ids in ``tombstones``). Keyword search is FTS5 with BM25 over the same chunks.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import struct
 from collections.abc import Iterator, Mapping, Sequence
@@ -62,6 +63,13 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 HEADING_SEP = "\x1f"
+_FTS_TOKEN = re.compile(r"[^\W_]+")  # unicode61: runs of letters and digits
+# BM25 scores every chunk a keyword query matches (about 1 µs each at 100k chunks): the most
+# chunks a query's candidate terms may match together (see `fts_query`)
+MATCH_BUDGET = 5000
+_VOCAB = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)"
+)
 
 
 class CatalogError(Exception):
@@ -181,12 +189,35 @@ STOPWORDS = frozenset(
 )
 
 
-def fts_query(text: str) -> str | None:
-    """The content words of ``text`` as an FTS5 OR query of quoted terms: no FTS syntax from
-    the user gets through, and stop words match nothing (a keyword hit means a real word)."""
+def query_terms(text: str) -> list[str]:
+    """The content words of ``text``, folded: no FTS syntax from the user gets through, and stop
+    words match nothing (a keyword hit means a real word)."""
     words = ["".join(ch for ch in w if ch.isalnum() or ch in "_-.") for w in text.split()]
-    terms = {w.strip("-.").casefold() for w in words} - STOPWORDS - {""}
-    return " OR ".join(f'"{t}"' for t in sorted(terms)) if terms else None
+    terms = {w.strip("-.").casefold() for w in words} - STOPWORDS
+    return sorted(t for t in terms if any(ch.isalnum() for ch in t))
+
+
+def fts_query(doc_counts: Mapping[str, int], budget: int | None = None) -> str | None:
+    """An FTS5 query of quoted terms (``doc_counts``: how many chunks hold each) that BM25 can
+    rank in bounded time: the rarest terms, while the chunks they are in add up to ``budget``,
+    choose the candidates, and the commoner ones only add to the rank of candidates that hold
+    them (BM25 gives them little weight anyway). When even the rarest term is in more than
+    ``budget`` chunks, only chunks with every term are candidates."""
+    budget = MATCH_BUDGET if budget is None else budget
+    order = sorted(doc_counts, key=lambda t: (doc_counts[t], t))
+    if not order:
+        return None
+    if len(order) > 1 and doc_counts[order[0]] > budget:
+        return " AND ".join(f'"{t}"' for t in order)
+    taken, matched = 1, doc_counts[order[0]]
+    while taken < len(order) and matched + doc_counts[order[taken]] <= budget:
+        matched += doc_counts[order[taken]]
+        taken += 1
+    rare = " OR ".join(f'"{t}"' for t in order[:taken])
+    if taken == len(order):
+        return rare
+    common = " OR ".join(f'"{t}"' for t in order[taken:])
+    return f"({rare}) OR (({rare}) AND ({common}))"
 
 
 class Catalog:
@@ -210,6 +241,7 @@ class Catalog:
                 )
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute(_VOCAB)  # per connection, never written to the file
         except sqlite3.Error as exc:
             raise CatalogError(f"cannot open the knowledge base {path}: {exc}") from None
         return cls(conn, path)
@@ -301,6 +333,9 @@ class Catalog:
         rows = self._conn.execute(sql + " ORDER BY path", params).fetchall()
         return [FileEntry(*row) for row in rows]
 
+    def has_chunks(self) -> bool:
+        return bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM chunks)").fetchone()[0])
+
     def stats(self) -> dict[str, int]:
         files, chunks = self._conn.execute(
             "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM chunks)"
@@ -323,18 +358,36 @@ class Catalog:
 
     def keyword_search(self, text: str, limit: int) -> list[str]:
         """Chunk ids, best BM25 first (title weighted over text)."""
-        match = fts_query(text)
-        if match is None:
-            return []
         try:
+            match = self.keyword_query(text)
+            if match is None:
+                return []
             rows = self._conn.execute(
-                "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
-                " WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, 2.0, 1.0) LIMIT ?",
+                # ranked before the join: reading every match's chunk row costs more than BM25
+                "SELECT c.id FROM (SELECT rowid AS hit, bm25(chunks_fts, 2.0, 1.0) AS score"
+                " FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) AS f"
+                " JOIN chunks c ON c.rowid = f.hit ORDER BY f.score",
                 (match, limit),
             ).fetchall()
         except sqlite3.OperationalError:
             return []
         return [r[0] for r in rows]
+
+    def keyword_query(self, text: str, budget: int | None = None) -> str | None:
+        """The FTS5 query `keyword_search` runs for ``text``."""
+        terms = query_terms(text)
+        if not terms:
+            return None
+        tokens = {t: _FTS_TOKEN.findall(t) for t in terms}  # "module-level" is a phrase
+        words = sorted({w for parts in tokens.values() for w in parts})
+        marks = ",".join("?" * len(words))
+        found: dict[str, int] = dict(
+            self._conn.execute(
+                f"SELECT term, doc FROM temp.chunks_vocab WHERE term IN ({marks})", words
+            ).fetchall()
+        )
+        counts = {t: min(found.get(w, 0) for w in parts) for t, parts in tokens.items()}
+        return fts_query(counts, budget)
 
     # --- keeping the vector index in step --------------------------------------------------
     def pending(self, limit: int = 2000) -> PendingVectors:

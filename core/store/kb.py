@@ -135,7 +135,7 @@ class KnowledgeBase:
     def is_empty(self) -> bool:
         if self.settings.url:
             return bool(self.guarded(lambda: self.index.count() == 0))
-        return self.catalog.stats()["chunks"] == 0
+        return not self.catalog.has_chunks()
 
     # --- reading ----------------------------------------------------------------------------
     def search(
