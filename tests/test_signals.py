@@ -20,7 +20,7 @@ from tests.test_cli import QUORUM, SECRET, model, quorum
 from tests.test_tmux import held_stream
 
 CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
-FILES = 200
+FILES = 400
 SAYS = {signal.SIGTERM: "quorum: terminated", signal.SIGINT: "quorum: interrupted"}
 
 
@@ -110,7 +110,9 @@ def test_an_ingest_stops_with_whole_files_and_the_next_one_finishes(
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(FILES):
-        body = "\n\n".join(f"Note {i}.{j}: region {j} made {i * j} units." for j in range(3))
+        # two short chunks a file (one per heading): several embedding batches, so the
+        # signal lands mid-ingest, each of them quick
+        body = f"## North\n\nRegion north made {i} units.\n\n## South\n\nSouth made {2 * i}."
         (docs / f"note{i:03}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
     proc = start("ingest", str(docs), "--config", str(config))
     assert proc.stderr is not None
