@@ -39,6 +39,8 @@ DEFAULT_KEY_ENV: Mapping[str, str | None] = {
 
 
 FOLLOW_UPS = ("own", "synthesis")
+DEFAULT_MAX_ANSWER_CHARS = 2_000_000
+_LIMIT_KEYS = ("max_answer_chars",)  # [limits]: defaults for every model, each may override
 
 
 class ConfigError(Exception):
@@ -69,6 +71,7 @@ class ModelSpec:
     seed: int | None = None
     threads: int | None = None  # local models: CPU threads for this member
     n_ctx: int = 2048  # local models: context window
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS  # text + reasoning kept; beyond it: "cut"
     extra_body: Mapping[str, Any] = field(default_factory=dict)  # merged into the request JSON
 
     def resolve_api_key(self) -> str | None:
@@ -130,7 +133,8 @@ _FLOAT_KEYS = {
     "first_token_timeout_s",
     "idle_timeout_s",
 }
-_INT_KEYS = {"max_tokens", "max_retries", "seed", "threads", "n_ctx"}
+_INT_KEYS = {"max_tokens", "max_retries", "seed", "threads", "n_ctx", "max_answer_chars"}
+_POSITIVE_INT_KEYS = {"max_tokens", "threads", "n_ctx", "max_answer_chars"}
 _STR_KEYS = {
     "name",
     "provider",
@@ -161,7 +165,7 @@ def _check_type(where: str, key: str, value: Any) -> Any:
     elif key in _INT_KEYS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: {key} must be an integer, got {_tname(value)}")
-        if value < 0 or (key in {"max_tokens", "threads", "n_ctx"} and value == 0):
+        if value < 0 or (key in _POSITIVE_INT_KEYS and value == 0):
             raise ConfigError(f"{where}: {key} must be positive, got {value}")
     elif key == "enabled":
         if not isinstance(value, bool):
@@ -182,7 +186,10 @@ def _tname(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
+def parse_model(
+    raw: Any, index: int, source: str, defaults: Mapping[str, Any] | None = None
+) -> ModelSpec:
+    """One ``[[models]]`` table; ``defaults`` (from ``[limits]``) fill the keys it omits."""
     where = f"{source}: [[models]] #{index + 1}"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
@@ -191,7 +198,7 @@ def parse_model(raw: Any, index: int, source: str) -> ModelSpec:
     for key in ("name", "provider", "model"):
         if key not in raw:
             raise ConfigError(f"{where}: missing required key {key!r}")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(defaults or {})
     for key, value in raw.items():
         if key not in _SPEC_FIELDS:
             raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _SPEC_FIELDS)}")
@@ -234,7 +241,8 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
     models_raw = data.get("models", [])
     if not isinstance(models_raw, list):
         raise ConfigError(f"{source}: 'models' must be an array of tables ([[models]])")
-    models = tuple(parse_model(raw, i, source) for i, raw in enumerate(models_raw))
+    limits = parse_limits(data.get("limits", {}), source)
+    models = tuple(parse_model(raw, i, source, limits) for i, raw in enumerate(models_raw))
     seen: set[str] = set()
     for spec in models:
         if spec.name in seen:
@@ -269,6 +277,17 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
         follow_up=follow_up,
         raw=data,
     )
+
+
+def parse_limits(raw: Any, source: str) -> dict[str, Any]:
+    """``[limits]``: the defaults every model gets unless its own table sets the key."""
+    where = f"{source}: [limits]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in raw:
+        if key not in _LIMIT_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _LIMIT_KEYS)}")
+    return {key: _check_type(where, key, value) for key, value in raw.items()}
 
 
 def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:

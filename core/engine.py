@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from core.answer_cap import CUT, AnswerCap, cut_message
 from core.config import ModelSpec, with_overrides
 from core.errors import ProviderError
 from core.events import (
@@ -250,20 +251,30 @@ class ModelRun:
         self.ended = False
         self._deadline_scope: anyio.CancelScope | None = None
         self._idle_refreshed = 0.0
+        self._cap = AnswerCap(spec.max_answer_chars)
 
     # --- ChunkSink -----------------------------------------------------------------------
     def text(self, text: str) -> None:
-        clean = self._sanitize_text.feed(text)
+        clean = self._sanitize_text.feed(text) if not self._cap.cut else ""
         if clean:
             self._visible()
             self.text_chunks += 1
-            self._emit(TextDelta(self.name, clean))
+            self._keep(clean, TextDelta)
 
     def reasoning(self, text: str) -> None:
-        clean = self._sanitize_reasoning.feed(text)
+        clean = self._sanitize_reasoning.feed(text) if not self._cap.cut else ""
         if clean:
             self._visible()
-            self._emit(ReasoningDelta(self.name, clean))
+            self._keep(clean, ReasoningDelta)
+
+    def _keep(self, text: str, kind: type[TextDelta | ReasoningDelta]) -> None:
+        """Emit what fits under max_answer_chars; past it, stop the stream (the attempt's
+        scope is cancelled: the HTTP response closes, a local generation stops)."""
+        kept = self._cap.take(text)
+        if kept:
+            self._emit(kind(self.name, kept))
+        if self._cap.cut and self._deadline_scope is not None:
+            self._deadline_scope.cancel()
 
     def usage(self, tokens_in: int | None, tokens_out: int | None) -> None:
         if tokens_in is not None:
@@ -319,6 +330,9 @@ class ModelRun:
                 try:
                     await provider.stream(spec, messages, self)
                 except ProviderError as error:
+                    if self._cap.cut:  # in what came after the cut, which is not kept
+                        self.finished()
+                        return
                     delay = self._retry_delay(error, retry, rng)
                     if delay is None:
                         self.fail(error)
@@ -334,6 +348,9 @@ class ModelRun:
                     return
                 finally:
                     self._deadline_scope = None
+            if self._cap.cut:  # the stream was stopped at max_answer_chars
+                self.finished()
+                return
             if dl.cancelled_caught:
                 self.fail(self._timeout_error(dl.deadline))
                 return
@@ -383,17 +400,23 @@ class ModelRun:
         )
 
     def _flush(self) -> None:
+        if self._cap.cut:
+            return
         tail = self._sanitize_text.flush()
         if tail:
-            self._emit(TextDelta(self.name, tail))
+            self._keep(tail, TextDelta)
         tail = self._sanitize_reasoning.flush()
-        if tail:
-            self._emit(ReasoningDelta(self.name, tail))
+        if tail and not self._cap.cut:
+            self._keep(tail, ReasoningDelta)
 
     def finished(self) -> None:
         self._flush()
         self.ended = True
-        self._emit(Finished(self.name, self.finish_reason, self.stats()))
+        if self._cap.cut:
+            message = cut_message(self._cap.limit)
+            self._emit(Finished(self.name, CUT, self.stats(), message))
+        else:
+            self._emit(Finished(self.name, self.finish_reason, self.stats()))
 
     def fail(self, error: ProviderError) -> None:
         self._flush()

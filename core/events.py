@@ -116,9 +116,13 @@ class Retrying:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
+    """The model answered. ``finish_reason`` ``"cut"``: its answer reached max_answer_chars
+    and the stream was stopped there; ``message`` says so (`core.answer_cap`)."""
+
     model: str
     finish_reason: str | None
     stats: ModelStats
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

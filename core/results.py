@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.answer_cap import ANSWERED, finished_state
 from core.consensus.records import Consensus
 from core.events import (
     Cancelled,
@@ -22,15 +23,17 @@ from core.events import (
     Synthesis,
     TextDelta,
 )
+from core.textbuf import TextBuffer
 
 
 @dataclass(slots=True)
 class ModelResult:
     model: str
     provider: str = ""
-    state: str = "queued"  # queued | streaming | done | failed | cancelled
-    text_parts: list[str] = field(default_factory=list)
-    reasoning_parts: list[str] = field(default_factory=list)
+    state: str = "queued"  # queued | streaming | done | cut | failed | cancelled
+    text_buffer: TextBuffer = field(default_factory=TextBuffer)
+    reasoning_buffer: TextBuffer = field(default_factory=TextBuffer)
+    text_chunks: int = 0
     error: str | None = None
     error_kind: str | None = None
     status: int | None = None
@@ -39,27 +42,30 @@ class ModelResult:
 
     @property
     def ok(self) -> bool:
-        return self.state == "done"
+        """The model answered (``cut``: only the first max_answer_chars were kept)."""
+        return self.state in ANSWERED
 
     @property
     def text(self) -> str:
-        return "".join(self.text_parts)
+        return str(self.text_buffer)
 
     @property
     def reasoning(self) -> str:
-        return "".join(self.reasoning_parts)
+        return str(self.reasoning_buffer)
 
     def apply(self, event: ModelEvent) -> None:
         """Fold one of this model's events in."""
         if isinstance(event, TextDelta):
-            self.text_parts.append(event.text)
+            self.text_buffer.append(event.text)
+            self.text_chunks += 1
         elif isinstance(event, ReasoningDelta):
-            self.reasoning_parts.append(event.text)
+            self.reasoning_buffer.append(event.text)
         elif isinstance(event, Started):
             self.provider = event.provider
             self.state = "streaming"
         elif isinstance(event, Finished):
-            self.state, self.finish_reason, self.stats = "done", event.finish_reason, event.stats
+            self.state, self.stats = finished_state(event.finish_reason), event.stats
+            self.finish_reason, self.error = event.finish_reason, event.message
         elif isinstance(event, Failed):
             self.state, self.stats = "failed", event.stats
             self.error, self.error_kind, self.status = event.message, event.kind, event.status
@@ -69,7 +75,8 @@ class ModelResult:
 
     @property
     def error_text(self) -> str | None:
-        """The human-readable failure (status first when there is one), or None if ok."""
+        """The human-readable failure (status first when there is one), why an answer was
+        cut, or None for a whole answer."""
         if self.state == "done":
             return None
         if self.state == "failed":
@@ -83,6 +90,7 @@ class ModelResult:
             "model": self.model,
             "provider": self.provider,
             "ok": self.ok,
+            "state": self.state,
             "text": self.text,
             "reasoning": self.reasoning,
             "error": self.error_text,

@@ -29,6 +29,7 @@ RESPONSE_KEYS = {
     "model",
     "provider",
     "ok",
+    "state",
     "text",
     "reasoning",
     "error",

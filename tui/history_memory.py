@@ -244,7 +244,7 @@ class MemoryHistory:
         for turn in turns:
             answer = turn.result.responses.get(model)
             text = turn.result.synthesis.text if follow_up == "synthesis" else None
-            if not (text and text.strip()) and answer is not None and answer.ok:
+            if not (text and text.strip()) and answer is not None and answer.state == "done":
                 text = answer.text
             if text and text.strip():
                 pairs.append((turn.result.query, text))

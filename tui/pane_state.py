@@ -28,8 +28,18 @@ from core.results import ModelResult
 from tui import glyphs
 
 ConsensusMark = Literal["medoid", "outlier"]
-STATES = ("idle", "queued", "loading", "streaming", "retrying", "done", "failed", "cancelled")
-TERMINAL = frozenset({"done", "failed", "cancelled"})
+STATES = (
+    "idle",
+    "queued",
+    "loading",
+    "streaming",
+    "retrying",
+    "done",
+    "cut",
+    "failed",
+    "cancelled",
+)
+TERMINAL = frozenset({"done", "cut", "failed", "cancelled"})
 
 
 @dataclass(slots=True)
@@ -122,7 +132,7 @@ class PaneState:
         else:
             ttft = self.ttft_ms
             total = (self.clock() - self.started_at) * 1000 if self.started_at else None
-            chunks = len(self.answer.text_parts)
+            chunks = self.answer.text_chunks
             tokens = self.tokens_out if self.tokens_out is not None else chunks or None
             rate = None
             if tokens and ttft is not None and total is not None and total - ttft > 250:
@@ -146,6 +156,7 @@ STATE_STYLE = {
     "streaming": "bold",
     "retrying": "bold",
     "done": "bold",
+    "cut": "bold",
     "failed": "bold",
     "cancelled": "dim",
 }
@@ -183,6 +194,7 @@ def header_text(
         "loading": colors.get("secondary", ""),
         "retrying": colors.get("warning", ""),
         "done": colors.get("success", ""),
+        "cut": colors.get("warning", ""),
         "failed": colors.get("error", ""),
     }.get(state.state, "")
 
@@ -239,6 +251,8 @@ def notice_text(state: PaneState) -> Text | None:
         return Text(f"{g.failed} {state.error}", style="bold red")
     if state.state == "cancelled":
         return Text("Cancelled.", style="dim italic")
+    if state.state == "cut":  # the answer kept in part: the message says where it stopped
+        return Text(state.answer.error or "cut", style="yellow")
     if state.state == "retrying" and state.error:
         return Text(f"{g.retrying} {state.error}", style="yellow")
     return None

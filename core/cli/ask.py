@@ -254,7 +254,9 @@ async def ask(
         body = result.to_json()
         if history is not None:
             body["session_id"] = history.session_id  # `quorum export ID`, `ask --session ID`
-        out.write(json.dumps(body, ensure_ascii=ascii_only, indent=2) + "\n")
+        # Written in pieces: never a second copy of the whole document (every answer) at once.
+        json.dump(body, out, ensure_ascii=ascii_only, indent=2)
+        out.write("\n")
     elif printer is not None:
         printer.summary(result)
     out.flush()

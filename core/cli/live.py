@@ -18,6 +18,7 @@ from typing import TextIO
 
 import anyio
 
+from core.answer_cap import finished_state
 from core.cli.glyphs import for_stream
 from core.cli.printer import Labels, failure_line, ms, summary_text
 from core.cli.table import columns, fit, fit_tail, one_line
@@ -174,7 +175,8 @@ class LiveView:
         g = self.glyphs
         if isinstance(event, Finished):
             s = event.stats
-            figures = [f"done in {ms(s.total_ms)}", f"ttft {ms(s.ttft_ms)}"]
+            state = finished_state(event.finish_reason)
+            figures = [f"{state} in {ms(s.total_ms)}", f"ttft {ms(s.ttft_ms)}"]
             if s.tokens_out is not None:
                 figures.append(f"{s.tokens_out} tok")
             if s.tokens_per_s is not None:
@@ -192,6 +194,8 @@ class LiveView:
         heading = fit(f"{g.rule * 2} {name} {g.rule * 2} {outcome}", width)
         text = answer.text
         body = text if text.endswith("\n") or not text else text + "\n"
+        if isinstance(event, Finished) and event.message:
+            body += fit(one_line(event.message), width) + "\n"
         return self.labels.paint(answer.model, heading) + "\n" + body + "\n"
 
     def _status_lines(self) -> list[str]:

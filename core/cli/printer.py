@@ -75,7 +75,9 @@ class TextPrinter:
                 self.out.flush()
         elif isinstance(event, Finished | Failed | Cancelled):
             self._flush_pending(event.model)
-            if isinstance(event, Failed | Cancelled):
+            if isinstance(event, Finished) and event.message:  # cut at max_answer_chars
+                self.out.write(self._label(event.model) + one_line(event.message) + "\n")
+            elif isinstance(event, Failed | Cancelled):
                 self.out.write(self._label(event.model) + failure_line(event, self.glyphs.cross))
                 self.out.write("\n")
             self.out.flush()
@@ -100,7 +102,8 @@ class TextPrinter:
 
 
 def unfinished(result: FanoutResult) -> list[ModelResult]:
-    return [r for r in result.responses.values() if r.state not in ("done", "failed", "cancelled")]
+    ended = ("done", "cut", "failed", "cancelled")
+    return [r for r in result.responses.values() if r.state not in ended]
 
 
 def summary_text(result: FanoutResult) -> str:
@@ -147,7 +150,7 @@ def consensus_text(result: FanoutResult) -> str:
 
 def _row(r: ModelResult) -> tuple[str, str, str, str, str, str, str]:
     s = r.stats
-    state = "ok" if r.ok else r.state
+    state = "ok" if r.state == "done" else r.state
     return (
         r.model,
         state,

@@ -31,6 +31,7 @@ from core.events import (
 )
 from core.providers.base import Message
 from core.results import SynthesisResult
+from core.textbuf import TextBuffer
 
 
 class ConsensusStage:
@@ -50,7 +51,7 @@ class ConsensusStage:
         self._synthesizers = tuple(synthesizers)
         self._instruction = instruction
         self._rng = rng or random.Random()
-        self._texts: dict[str, list[str]] = {}
+        self._texts: dict[str, TextBuffer] = {}
         self._retired = False
         self._turns = anyio.Lock()  # FIFO: measurements in the order models ended
 
@@ -60,9 +61,9 @@ class ConsensusStage:
 
     def observe(self, event: Event, spawn: Spawn, emit: Emit) -> None:
         if isinstance(event, TextDelta):
-            self._texts.setdefault(event.model, []).append(event.text)
+            self._texts.setdefault(event.model, TextBuffer()).append(event.text)
         elif isinstance(event, Finished):
-            text = "".join(self._texts.pop(event.model, []))
+            text = str(self._texts.pop(event.model, ""))
             model = event.model
             spawn(lambda: self._measure(model, text, emit))
         elif isinstance(event, Failed | Cancelled):

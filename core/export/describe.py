@@ -51,9 +51,16 @@ def timing_line(r: ResponseRecord) -> str:
 def state_label(r: ResponseRecord) -> str:
     if r.state == "done":
         return "ok"
+    if r.state == "cut":
+        return "cut (the start of the answer)"
     if r.partial:
         return f"{r.state} (partial answer)"
     return r.state
+
+
+def cut_line(r: ResponseRecord) -> str | None:
+    """Why only the start of an answer was kept (``cut at N characters ...``)."""
+    return (r.error or "cut") if r.state == "cut" else None
 
 
 def error_line(r: ResponseRecord) -> str | None:

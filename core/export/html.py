@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 
 from core.export.describe import (
     consensus_markdown,
+    cut_line,
     duration,
     error_line,
     sources,
@@ -41,7 +42,7 @@ white-space:pre-wrap}
 article{border:1px solid #ddd;border-radius:6px;padding:.25rem 1rem;margin:1rem 0}
 article.failed{border-color:#d9534f}article.partial{border-color:#e0a800}
 article h3{margin:.5rem 0 0}.state{font-weight:normal;font-size:.85rem;color:#555}
-.error{color:#b52b27;white-space:pre-wrap}
+.error{color:#b52b27;white-space:pre-wrap}.cut{color:#8a6d00}
 pre{background:#f6f8fa;padding:.75rem;overflow:auto}code{font-family:ui-monospace,monospace}
 details{margin:.5rem 0}section.consensus{background:#f4fbf4;padding:.25rem 1rem;border-radius:6px}
 """
@@ -114,7 +115,7 @@ def _turn(md: MarkdownIt, turn: TurnRecord) -> list[str]:
 
 
 def _response(md: MarkdownIt, r: ResponseRecord) -> str:
-    css = "ok" if r.ok else "partial" if r.partial else r.state
+    css = "ok" if r.state == "done" else "partial" if r.partial else r.state
     parts = [
         f'<article class="{escape(css)}"><h3>{escape(r.model)} '
         f'<span class="state">{escape(r.provider)}/{escape(r.model_id)} · '
@@ -125,6 +126,8 @@ def _response(md: MarkdownIt, r: ResponseRecord) -> str:
         parts.append(f"<details><summary>Reasoning</summary>{md.render(r.reasoning)}</details>")
     if r.text:
         parts.append(f'<div class="answer">{md.render(r.text)}</div>')
+    if (cut := cut_line(r)) is not None:
+        parts.append(f'<p class="cut">✂ {escape(cut)}</p>')
     if (error := error_line(r)) is not None:
         parts.append(f'<p class="error">✗ {escape(error)}</p>')
     parts.append("</article>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from core.export.describe import (
     consensus_markdown,
+    cut_line,
     duration,
     error_line,
     sources,
@@ -49,6 +50,8 @@ def _turn(turn: TurnRecord) -> list[str]:
             lines += ["", "**Reasoning**", "", *_quote(r.reasoning)]
         if r.text:
             lines += ["", r.text.rstrip()]
+        if (cut := cut_line(r)) is not None:
+            lines += ["", f"> ✂ {_one_line(cut)}"]
         if (error := error_line(r)) is not None:
             lines += ["", f"> ✗ {_one_line(error)}"]
     consensus = consensus_markdown(turn.consensus)

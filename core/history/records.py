@@ -10,18 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# A response's lifecycle. The last four are terminal. ``interrupted`` means the app ended (Ctrl+C,
-# crash, SIGKILL) before the model did: its text is the part that was flushed in time.
+from core.answer_cap import ANSWERED
+
+# A response's lifecycle. The last five are terminal. ``interrupted`` means the app ended (Ctrl+C,
+# crash, SIGKILL) before the model did: its text is the part that was flushed in time. ``cut``:
+# the model answered, but only its first max_answer_chars characters were kept (``error`` says
+# so); it counts as an answer.
 RESPONSE_STATES = (
     "queued",
     "loading",
     "streaming",
     "done",
+    "cut",
     "failed",
     "cancelled",
     "interrupted",
 )
-TERMINAL_STATES = frozenset({"done", "failed", "cancelled", "interrupted"})
+TERMINAL_STATES = frozenset({"done", "cut", "failed", "cancelled", "interrupted"})
 # A turn is ``running`` while its writer is open, then ``done`` (the fan-out finished) or
 # ``interrupted`` (it did not).
 TURN_STATES = ("running", "done", "interrupted")
@@ -51,11 +56,11 @@ class ResponseRecord:
 
     @property
     def ok(self) -> bool:
-        return self.state == "done"
+        return self.state in ANSWERED
 
     @property
     def partial(self) -> bool:
-        """Text that stopped early: cancelled, interrupted, or still being written elsewhere."""
+        """Text that stopped early: cut, cancelled, interrupted, or still being written."""
         return self.state not in {"done", "failed"} and bool(self.text or self.reasoning)
 
 
@@ -100,7 +105,7 @@ class TurnSummary:
     query: str
     created_at: str
     state: str
-    answered: int  # responses in state "done"
+    answered: int  # responses in state "done" or "cut"
     models: int  # responses in all
 
 

@@ -303,7 +303,8 @@ class HistoryStore:
         rows = self._query(
             f"""
             SELECT t.session_id, t.seq, t.query, t.created_at, t.state,
-                   (SELECT COUNT(*) FROM responses r WHERE r.turn_id = t.id AND r.state = 'done'),
+                   (SELECT COUNT(*) FROM responses r WHERE r.turn_id = t.id
+                    AND r.state IN ('done', 'cut')),
                    (SELECT COUNT(*) FROM responses r WHERE r.turn_id = t.id)
             FROM turns t WHERE {where} ORDER BY t.id DESC LIMIT ?
             """,
@@ -323,7 +324,7 @@ class HistoryStore:
         """``model_name``'s conversation in a session: user/assistant pairs, oldest first.
 
         With ``follow_up="own"`` the assistant side is the model's own answer, and only turns
-        it completed (state ``done``, non-blank text) are included: a failed, cancelled or
+        it completed (state ``done``, non-blank text) are included: a failed, cancelled, cut or
         interrupted answer is left out together with its question, because a truncated answer
         would misstate what the model said. With ``"synthesis"`` it is the turn's synthesis
         wherever there is one (so every model continues from the same answer), and the

@@ -10,8 +10,9 @@
                                       # those models again into the same turn, replacing answers
 
 Streamed text is appended to the database in batches: when `apply` sees that the last flush is
-older than ``flush_interval`` (0.5 s), on every terminal event, and from a small timer thread so
-that text which arrived just before a stall is not held back either. A SIGKILL therefore loses
+older than ``flush_interval`` (0.5 s) or that ``FLUSH_CHARS`` of text are waiting (a fast, long
+answer is not held in memory), on every terminal event, and from a small timer thread so that
+text which arrived just before a stall is not held back either. A SIGKILL therefore loses
 at most about ``flush_interval`` of text. `close` marks every response that has not ended as
 ``interrupted`` (its partial text is kept) and the turn as ``interrupted`` unless the fan-out
 finished; a finished turn is ``done`` once every response in it has ended (a retry may still be
@@ -27,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from core.answer_cap import finished_state
 from core.config import ModelSpec
 from core.consensus.records import Consensus
 from core.events import (
@@ -53,6 +55,7 @@ from core.history.store import HistoryStore
 from core.results import SynthesisResult, consensus_json, source_json
 
 DEFAULT_FLUSH_INTERVAL_S = 0.5
+FLUSH_CHARS = 1 << 20
 
 
 @dataclass(slots=True)
@@ -64,6 +67,7 @@ class _Pending:
     state: str = "queued"
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    waiting: int = 0  # characters in text and reasoning not flushed yet
     finish_reason: str | None = None
     error: str | None = None
     error_kind: str | None = None
@@ -77,7 +81,7 @@ class _Pending:
         text, reasoning = "".join(self.text), "".join(self.reasoning)
         self.text.clear()
         self.reasoning.clear()
-        self.dirty = False
+        self.dirty, self.waiting = False, 0
         s = self.stats
         return ResponseProgress(
             response_id=self.response_id,
@@ -202,7 +206,8 @@ class HistoryWriter:
                 return
             entry.dirty = True
             terminal = _fold(entry, event)
-            if terminal or self._clock() - self._last_flush >= self._interval:
+            due = self._clock() - self._last_flush >= self._interval
+            if terminal or due or entry.waiting >= FLUSH_CHARS:
                 self._flush_locked()
 
     def _record_context(self, event: FanoutStarted) -> None:
@@ -286,9 +291,11 @@ def _fold(entry: _Pending, event: Event) -> bool:
     """Apply a model event to its entry; True when the event ends the response."""
     if isinstance(event, TextDelta):
         entry.text.append(event.text)
+        entry.waiting += len(event.text)
         entry.state = "streaming"
     elif isinstance(event, ReasoningDelta):
         entry.reasoning.append(event.text)
+        entry.waiting += len(event.text)
         entry.state = "streaming"
     elif isinstance(event, Started):
         entry.provider, entry.attempts, entry.state = event.provider, event.attempt, "streaming"
@@ -311,7 +318,7 @@ def _fold(entry: _Pending, event: Event) -> bool:
         entry.state, entry.stats, entry.error = "cancelled", event.stats, "cancelled"
         return True
     elif isinstance(event, Finished):
-        entry.state, entry.stats = "done", event.stats
-        entry.finish_reason = event.finish_reason
+        entry.state, entry.stats = finished_state(event.finish_reason), event.stats
+        entry.finish_reason, entry.error = event.finish_reason, event.message
         return True
     return False

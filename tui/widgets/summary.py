@@ -18,7 +18,8 @@ def timing_summary(states: Sequence[PaneState]) -> Text:
         text.append("Ask something: every enabled model answers side by side.", style="dim")
         return text
     running = [s for s in states if s.active]
-    done = [s for s in states if s.state == "done" and s.stats and s.stats.total_ms is not None]
+    answered = ("done", "cut")
+    done = [s for s in states if s.state in answered and s.stats and s.stats.total_ms is not None]
     failed = [s for s in states if s.state == "failed"]
     cancelled = [s for s in states if s.state == "cancelled"]
     first = [s for s in states if s.ttft_ms is not None or (s.stats and s.stats.ttft_ms)]
