@@ -134,9 +134,10 @@ def gemini_retry_delay(data: Any) -> float | None:
     """Google's ``RetryInfo.retryDelay`` (e.g. ``"34.4s"``) from an error body."""
     if not isinstance(data, dict) or not isinstance(data.get("error"), dict):
         return None
-    for detail in data["error"].get("details") or []:
+    details = data["error"].get("details")
+    for detail in details if isinstance(details, list) else ():
         if isinstance(detail, dict) and isinstance(detail.get("retryDelay"), str):
-            match = re.fullmatch(r"\s*([0-9.]+)s\s*", detail["retryDelay"])
+            match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)s\s*", detail["retryDelay"])
             if match:
                 return float(match.group(1))
     return None

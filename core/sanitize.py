@@ -11,8 +11,8 @@ import re
 
 _SEQUENCE = re.compile(
     r"""
-    (?:\x1b\]|\x9d) .*? (?:\x07|\x1b\\|\x9c|$)          # OSC ... BEL/ST (title, OSC 52)
-  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f]) .*? (?:\x1b\\|\x9c|$)  # DCS, SOS, PM, APC ... ST
+    (?:\x1b\]|\x9d) .*? (?:\x07|\x1b\\|\x9c|\Z)         # OSC ... BEL/ST (title, OSC 52)
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f]) .*? (?:\x1b\\|\x9c|\Z) # DCS, SOS, PM, APC ... ST
   | (?:\x1b\[|\x9b) [0-?]* [ -/]* [@-~]?               # CSI ... final byte
   | \x1b [ -/]* [0-~]?                                   # other ESC sequences (charset, etc.)
     """,
@@ -54,22 +54,21 @@ class StreamSanitizer:
 
 
 def _unfinished_tail(text: str) -> int | None:
-    start = max(text.rfind("\x1b"), text.rfind("\x9b"), text.rfind("\x9d"), text.rfind("\x90"))
-    if start < 0 or len(text) - start > 4096:
+    """Where the sequence that runs to the end of ``text`` unfinished starts, if one does: the
+    last one `strip_control` finds (not the last ESC: an OSC string may hold one)."""
+    last = None
+    for match in _SEQUENCE.finditer(text):
+        last = match
+    if last is None or last.end() != len(text) or len(text) - last.start() > 4096:
         return None
-    tail = text[start:]
-    match = _SEQUENCE.match(tail)
-    if match is None:
-        return start
-    consumed = match.group(0)
-    if consumed == tail and not _is_terminated(consumed):
-        return start
-    return None
+    return None if _is_terminated(last.group(0)) else last.start()
 
 
 def _is_terminated(seq: str) -> bool:
-    if seq.startswith(("\x1b]", "\x9d", "\x1bP", "\x1bX", "\x1b^", "\x1b_", "\x90")):
+    if seq.startswith(("\x1b]", "\x9d")):
         return seq.endswith(("\x07", "\x1b\\", "\x9c"))
+    if seq.startswith(("\x1bP", "\x1bX", "\x1b^", "\x1b_", "\x90", "\x98", "\x9e", "\x9f")):
+        return seq.endswith(("\x1b\\", "\x9c"))  # BEL ends only an OSC
     if seq.startswith(("\x1b[", "\x9b")):
         return len(seq) > (2 if seq.startswith("\x1b[") else 1) and "@" <= seq[-1] <= "~"
     # ESC, intermediates (e.g. "(" of a charset designation), then one final byte

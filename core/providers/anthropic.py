@@ -14,8 +14,11 @@ from core.providers.base import (
     HttpProvider,
     HttpRequest,
     Message,
+    count,
+    obj,
     parse_json,
     present,
+    string,
 )
 
 API_VERSION = "2023-06-01"
@@ -57,41 +60,37 @@ class AnthropicDecoder(FrameDecoder):
             return False
         kind = frame.get("type") or event
         if kind == "content_block_delta":
-            delta = frame.get("delta") or {}
+            delta = obj(frame.get("delta"))
             delta_type = delta.get("type")
-            if delta_type == "text_delta" and delta.get("text"):
+            if delta_type == "text_delta" and string(delta.get("text")):
                 sink.text(delta["text"])
-            elif delta_type == "thinking_delta" and delta.get("thinking"):
+            elif delta_type == "thinking_delta" and string(delta.get("thinking")):
                 sink.reasoning(delta["thinking"])
         elif kind == "content_block_start":
-            block = frame.get("content_block") or {}
-            if block.get("type") == "text" and block.get("text"):
+            block = obj(frame.get("content_block"))
+            if block.get("type") == "text" and string(block.get("text")):
                 sink.text(block["text"])
-            elif block.get("type") == "thinking" and block.get("thinking"):
+            elif block.get("type") == "thinking" and string(block.get("thinking")):
                 sink.reasoning(block["thinking"])
         elif kind == "message_start":
-            usage = (frame.get("message") or {}).get("usage") or {}
-            self.tokens_in = usage.get("input_tokens")
+            usage = obj(obj(frame.get("message")).get("usage"))
+            self.tokens_in = count(usage.get("input_tokens"))
             # Its output_tokens is a placeholder (1); the count comes with message_delta. A
             # stream cut before that leaves it unset, and the engine counts what streamed.
             sink.usage(self.tokens_in, None)
         elif kind == "message_delta":
-            stop = (frame.get("delta") or {}).get("stop_reason")
+            stop = string(obj(frame.get("delta")).get("stop_reason"))
             if stop:
                 sink.finish(stop)
-            usage = frame.get("usage") or {}
+            usage = obj(frame.get("usage"))
             if usage:
-                sink.usage(usage.get("input_tokens") or self.tokens_in, usage.get("output_tokens"))
+                tokens_in = count(usage.get("input_tokens")) or self.tokens_in
+                sink.usage(tokens_in, count(usage.get("output_tokens")))
         elif kind == "message_stop":
             self.complete = True
             return True
         elif kind == "error":
-            error = frame.get("error") or {}
-            status = (
-                ANTHROPIC_ERROR_STATUS.get(error.get("type", ""))
-                if isinstance(error, dict)
-                else None
-            )
+            status = ANTHROPIC_ERROR_STATUS.get(string(obj(frame.get("error")).get("type")))
             raise ProviderError(
                 FailureKind.PROVIDER, error_message(frame) or "error in stream", status=status
             )

@@ -232,6 +232,34 @@ def parse_json(data: str) -> Any:
         ) from None
 
 
+# A frame is the server's JSON: any field may hold any type. Decoders read fields through these,
+# so a value of an unexpected shape reads as absent instead of raising mid-stream, and the sink
+# only ever gets the types `ChunkSink` promises.
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def string(value: Any) -> str:
+    """``value`` if it is a string, else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def count(value: Any) -> int | None:
+    """A token count: a non-negative integer (not a boolean), else None."""
+    return value if type(value) is int and value >= 0 else None
+
+
+def http_status(value: Any) -> int | None:
+    """An HTTP status named inside a frame: an integer from 100 to 599, else None."""
+    return value if type(value) is int and 100 <= value <= 599 else None
+
+
 async def _read_capped(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
     body = bytearray()
     async for chunk in response.aiter_bytes():

@@ -14,8 +14,13 @@ from core.providers.base import (
     HttpProvider,
     HttpRequest,
     Message,
+    count,
+    http_status,
+    items,
+    obj,
     parse_json,
     present,
+    string,
 )
 
 
@@ -73,31 +78,31 @@ class GeminiDecoder(FrameDecoder):
             raise ProviderError(
                 FailureKind.PROVIDER,
                 error_message(chunk) or "error in stream",
-                status=error.get("code") if isinstance(error, dict) else None,
+                status=http_status(obj(error).get("code")),
                 retry_after_s=gemini_retry_delay(chunk),
             )
-        candidates = chunk.get("candidates") or []
+        candidates = items(chunk.get("candidates"))
         if candidates:
-            candidate = candidates[0]
-            for part in (candidate.get("content") or {}).get("parts") or ():
+            candidate = obj(candidates[0])
+            for part in map(obj, items(obj(candidate.get("content")).get("parts"))):
                 text = part.get("text")
                 if isinstance(text, str) and text:
                     if part.get("thought"):
                         sink.reasoning(text)
                     else:
                         sink.text(text)
-            reason = candidate.get("finishReason")
+            reason = string(candidate.get("finishReason"))
             if reason:
                 self.complete = True
                 sink.finish(reason)
         usage = chunk.get("usageMetadata")
         if isinstance(usage, dict):
-            produced = usage.get("candidatesTokenCount")
-            thoughts = usage.get("thoughtsTokenCount")
+            produced = count(usage.get("candidatesTokenCount"))
+            thoughts = count(usage.get("thoughtsTokenCount"))
             if produced is not None or thoughts is not None:
                 produced = (produced or 0) + (thoughts or 0)
-            sink.usage(usage.get("promptTokenCount"), produced)
-        blocked = (chunk.get("promptFeedback") or {}).get("blockReason")
+            sink.usage(count(usage.get("promptTokenCount")), produced)
+        blocked = obj(chunk.get("promptFeedback")).get("blockReason")
         if blocked and not candidates:
             raise ProviderError(FailureKind.PROVIDER, f"the prompt was blocked ({blocked})")
         return False

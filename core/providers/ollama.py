@@ -15,8 +15,11 @@ from core.providers.base import (
     HttpRequest,
     Message,
     chat_messages,
+    count,
+    obj,
     parse_json,
     present,
+    string,
 )
 
 
@@ -58,14 +61,14 @@ class OllamaDecoder(FrameDecoder):
             return False
         if "error" in line:
             raise ProviderError(FailureKind.PROVIDER, error_message(line) or "error in stream")
-        message = line.get("message") or {}
-        if message.get("thinking"):
+        message = obj(line.get("message"))
+        if string(message.get("thinking")):
             sink.reasoning(message["thinking"])
-        if message.get("content"):
+        if string(message.get("content")):
             sink.text(message["content"])
         if line.get("done"):
-            sink.usage(line.get("prompt_eval_count"), line.get("eval_count"))
-            sink.finish(line.get("done_reason") or "stop")
+            sink.usage(count(line.get("prompt_eval_count")), count(line.get("eval_count")))
+            sink.finish(string(line.get("done_reason")) or "stop")
             self.complete = True
             return True
         return False

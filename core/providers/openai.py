@@ -16,8 +16,13 @@ from core.providers.base import (
     HttpRequest,
     Message,
     chat_messages,
+    count,
+    http_status,
+    items,
+    obj,
     parse_json,
     present,
+    string,
 )
 
 
@@ -68,16 +73,16 @@ class OpenAIDecoder(FrameDecoder):
             return False
         if event == "error" or chunk.get("error"):
             raise _stream_error(chunk)
-        for choice in chunk.get("choices") or ():
+        for choice in map(obj, items(chunk.get("choices"))):
             if choice.get("index", 0) == 0:
                 self._choice(choice, sink)
-        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
+        usage = chunk.get("usage") or obj(chunk.get("x_groq")).get("usage")
         if isinstance(usage, dict):
-            sink.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+            sink.usage(count(usage.get("prompt_tokens")), count(usage.get("completion_tokens")))
         return False
 
     def _choice(self, choice: dict[str, Any], sink: ChunkSink) -> None:
-        delta = choice.get("delta") or {}
+        delta = obj(choice.get("delta"))
         content = delta.get("content")
         if isinstance(content, str):
             if content:
@@ -91,7 +96,7 @@ class OpenAIDecoder(FrameDecoder):
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             sink.reasoning(reasoning)
-        reason = choice.get("finish_reason")
+        reason = string(choice.get("finish_reason"))
         if reason:
             self.finish_reason = reason
             sink.finish(reason)
@@ -119,13 +124,12 @@ def _content_part(part: Any, sink: ChunkSink) -> None:
 
 
 def _stream_error(chunk: dict[str, Any]) -> ProviderError:
-    error = chunk.get("error")
+    error = obj(chunk.get("error"))
     status = None
-    if isinstance(error, dict):
-        for key in ("status_code", "code", "status"):
-            if isinstance(error.get(key), int):
-                status = error[key]
-                break
+    for key in ("status_code", "code", "status"):
+        status = http_status(error.get(key))
+        if status is not None:
+            break
     return ProviderError(
         FailureKind.PROVIDER, error_message(chunk) or "error in stream", status=status
     )
