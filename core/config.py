@@ -333,6 +333,8 @@ def parse_store(raw: Any, source: str, models: Sequence[ModelSpec]) -> StoreSett
             f"got {embedding!r}"
         )
     via = raw.get("embedding_model")
+    if via is not None and not isinstance(via, str):
+        raise ConfigError(f"{where}: embedding_model must be a model name (a string)")
     if embedding != "builtin":
         kind = embedding.partition(":")[0]
         candidates = [m for m in models if m.provider == kind]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from hypothesis import assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.config import ConfigError, Settings, load_settings
@@ -188,12 +188,7 @@ config_documents = st.fixed_dictionaries(
 )
 
 
-def _unhashable_embedding_model(document: dict[str, Any]) -> bool:
-    store = document.get("store")
-    return isinstance(store, dict) and isinstance(store.get("embedding_model"), list | dict)
-
-
-KNOWN_CONFIG_BUG = {  # core/config.py parse_store: `via not in {names}` on a list: TypeError
+FOUND_CONFIG_BUG = {  # was a TypeError in parse_store (`via not in {names}` on a list)
     "models": [{"name": "gpt", "provider": "openai", "model": "m"}],
     "store": {"embedding": "openai:m", "embedding_model": []},
 }
@@ -201,11 +196,8 @@ KNOWN_CONFIG_BUG = {  # core/config.py parse_store: `via not in {names}` on a li
 
 @settings(max_examples=300, deadline=None)
 @given(document=config_documents)
-@example(document=KNOWN_CONFIG_BUG).xfail(raises=TypeError, reason="embedding_model = [] (#11)")
+@example(document=FOUND_CONFIG_BUG)
 def test_any_toml_config_loads_or_is_a_config_error(document: dict[str, Any]) -> None:
-    # Until the known bug is fixed (and the xfail example then fails as passing), leave its
-    # shape to the example, so the random search does not trip over it now and then.
-    assume(document is KNOWN_CONFIG_BUG or not _unhashable_embedding_model(document))
     settings_ = load(tomli_w.dumps(document))
     if settings_ is not None:
         assert len({m.name for m in settings_.models}) == len(settings_.models)
