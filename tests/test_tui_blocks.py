@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
+from rich.text import Text
+from textual.strip import Strip
+
 from core.events import (
     Failed,
     FailureKind,
@@ -13,6 +19,7 @@ from core.events import (
     Started,
 )
 from tui.blocks import BlockSplitter
+from tui.markdown import FastMarkdown, GrowingText
 from tui.pane_state import PaneState, header_text, notice_text
 from tui.widgets.prompt import QueryHistory
 
@@ -124,3 +131,63 @@ def test_header_moves_figures_to_a_second_line_and_shortens_them_to_fit() -> Non
     assert header_text(state, {}, width=22, below=4).plain == (
         "gpt-4o-mini  done  ↓4\n0.06s · 1.2s · 45t/s"
     )
+
+
+def test_tail_is_read_from_an_offset_and_a_long_line_is_queued_not_rebuilt() -> None:
+    splitter = BlockSplitter()
+    splitter.feed("- item\n\nfirst line\nsecond ")
+    for i in range(10_000):
+        splitter.feed(f"w{i} ")
+    assert [b.text for b in splitter.take()] == ["- item"]
+    tail = "first line\nsecond " + "".join(f"w{i} " for i in range(10_000))
+    assert splitter.tail == tail and splitter.tail_length == len(tail)
+    for start in (0, 5, 10, 11, 17, len(tail) - 3, len(tail)):
+        assert splitter.tail_since(start) == tail[start:]
+    assert splitter.tail_paragraph
+    assert len(splitter._partial) + len(splitter._recent) < 10_000 // 32  # pieces, not deltas
+    splitter.feed("\n\n- a list\n")
+    assert not splitter.tail_paragraph
+
+
+RUNAWAY = [  # inline markup and citations across the cuts, and a word that must be folded
+    "the **store** keeps `WAL` mode [1] and *backups* [2], see [3] or [docs](https://x.io) ",
+    "then a_b & c<d; ",
+    "x" * 130 + " ",
+    "**bold across a long stretch of words that wraps over more than one line** ",
+]
+
+
+def test_growing_text_freezes_all_but_the_last_lines() -> None:
+    console = Console(width=40, file=io.StringIO(), color_system=None)
+    calls: list[int] = []
+
+    def render(text: str) -> list[Strip]:
+        calls.append(len(text))
+        lines = console.render_lines(FastMarkdown(text), console.options, pad=False)
+        return [Strip(line) for line in lines]
+
+    text = "".join(RUNAWAY[i % len(RUNAWAY)] for i in range(400))
+    grown = GrowingText(render, markdown=True)
+    live: list[Strip] = []
+    for end in range(0, len(text) + 50, 50):
+        live = grown.advance(text[grown.start : end])
+        assert len(text[grown.start : end]) < 2_000  # the live part stays short
+    assert [s.text for s in grown.frozen + live] == [s.text for s in render(text)]
+    assert max(calls[:-1]) < 2_000
+    assert sum(calls[:-1]) < 30 * len(text)
+
+
+def test_code_tail_freezes_whole_and_folded_lines() -> None:
+    console = Console(width=30, file=io.StringIO(), color_system=None)
+
+    def render(text: str) -> list[Strip]:
+        lines = console.render_lines(Text(text, style="dim"), console.options, pad=False)
+        return [Strip(line) for line in lines]
+
+    text = "".join(f"def f{i}():\n    return {'x' * (i % 70)}\n\n" for i in range(300))
+    grown = GrowingText(render, markdown=False)
+    live: list[Strip] = []
+    for end in range(0, len(text) + 40, 40):
+        live = grown.advance(text[grown.start : end])
+    assert grown.start > len(text) - 2_000
+    assert [s.text for s in grown.frozen + live] == [s.text for s in render(text)]

@@ -149,11 +149,13 @@ class ModelPane(Vertical, can_focus=True):
                 self.splitter.close()
                 self.body.finish(self.splitter.take())
             elif state.state not in TERMINAL:
+                splitter = self.splitter
                 self.body.update(
-                    self.splitter.take(),
-                    self.splitter.tail,
-                    code=self.splitter.in_code,
-                    joined=self.splitter.tail_joined,
+                    splitter.take(),
+                    splitter.tail_since,
+                    code=splitter.in_code,
+                    joined=splitter.tail_joined,
+                    growing=splitter.in_code or splitter.tail_paragraph,
                 )
             self.body.set_notice(notice_text(state))
             if state.state != self._shown_state:

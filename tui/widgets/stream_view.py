@@ -1,11 +1,16 @@
 """A pane's answer: streamed Markdown drawn with the Line API, touching only itself.
 
 Finished blocks (see `tui.blocks`) are rendered to strips once and kept; only the live tail is
-re-rendered, at most once per frame tick. The widget scrolls itself (no ScrollView) so new text
-never asks the screen for a layout pass — a pane's size is fixed by the grid.
+re-rendered, at most once per frame tick. A tail that only grows (a paragraph, a code block) is
+rendered as a `GrowingText`: its settled lines are frozen too, so a frame costs what is new, not
+the tail's length (one runaway paragraph of megabytes). The widget scrolls itself (no
+ScrollView) so new text never asks the screen for a layout pass — a pane's size is fixed by the
+grid.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from rich.console import RenderableType
 from rich.style import Style
@@ -17,9 +22,15 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui import glyphs
-from tui.blocks import Block
+from tui.blocks import Block, plain_paragraph
 from tui.citations import citation_style, link_citations
-from tui.markdown import FastMarkdown
+from tui.markdown import WINDOW_CHARS, FastMarkdown, GrowingText, Render
+
+Tail = Callable[[int], str]  # the tail's text from an offset on
+
+
+def _no_tail(start: int) -> str:
+    return ""
 
 
 class StreamView(Widget):
@@ -39,10 +50,14 @@ class StreamView(Widget):
         self._blocks: list[Block] = []
         self._block_strips: list[Strip] = []
         self._block_starts: list[int] = []  # where each rendered block begins in _block_strips
-        self._tail = ""
+        self._tail: Tail = _no_tail
         self._tail_code = False
         self._tail_joined = False
-        self._tail_strips: list[Strip] = []
+        self._tail_growing = False
+        self._grown: GrowingText | None = None  # the growing tail's frozen lines
+        self._grown_width = 0
+        self._tail_gap: list[Strip] = []  # the blank line before the tail
+        self._tail_strips: list[Strip] = []  # the tail's live lines
         self._notice: Text | None = None
         self._notice_strips: list[Strip] = []
         self._width = 0
@@ -56,19 +71,31 @@ class StreamView(Widget):
     def clear(self) -> None:
         self._blocks.clear()
         self._block_strips, self._block_starts = [], []
-        self._tail, self._tail_strips = "", []
+        self._tail, self._grown, self._tail_gap, self._tail_strips = _no_tail, None, [], []
         self._notice, self._notice_strips = None, []
         self._top, self.follow = 0, True
         self._repaint_changed()
 
-    def update(self, blocks: list[Block], tail: str, *, code: bool, joined: bool) -> None:
-        """New finished blocks (rendered once) and the current tail."""
+    def update(
+        self,
+        blocks: list[Block],
+        tail: Tail,
+        *,
+        code: bool,
+        joined: bool,
+        growing: bool = False,
+    ) -> None:
+        """New finished blocks (rendered once) and the current tail. ``growing``: the tail can
+        only grow until it ends as a block (a plain paragraph, a code block)."""
         width = self._render_width()
+        grown = self._grown
         for block in blocks:
             self._blocks.append(block)
             if width:
-                self._add_block_strips(block, width)
+                self._add_block_strips(block, width, grown)
+            grown = self._grown = None  # the first finished block was the tail
         self._tail, self._tail_code, self._tail_joined = tail, code, joined
+        self._tail_growing = growing
         self._tail_strips = self._render_tail(width) if width else []
         if not width:
             self._width = 0  # nothing rendered: the next resize renders it all
@@ -77,7 +104,7 @@ class StreamView(Widget):
     def finish(self, blocks: list[Block]) -> None:
         """The answer is complete: the last blocks are final, and the view settles so that the
         end of the answer sits at the bottom of the pane."""
-        self.update(blocks, "", code=False, joined=False)
+        self.update(blocks, _no_tail, code=False, joined=False)
         self._settle()
 
     def set_notice(self, notice: Text | None) -> None:
@@ -88,9 +115,13 @@ class StreamView(Widget):
             self._width = 0
         self._changed()
 
+    def _parts(self) -> tuple[list[Strip], ...]:
+        frozen = self._grown.frozen if self._grown is not None else []
+        return self._block_strips, self._tail_gap, frozen, self._tail_strips, self._notice_strips
+
     @property
     def line_count(self) -> int:
-        return len(self._block_strips) + len(self._tail_strips) + len(self._notice_strips)
+        return sum(len(part) for part in self._parts())
 
     @property
     def lines_below(self) -> int:
@@ -118,33 +149,61 @@ class StreamView(Widget):
         accent = self.app.theme_variables.get("accent") if self.is_attached else None
         return link_citations(strips, self.citations, citation_style(accent))
 
-    def _add_block_strips(self, block: Block, width: int) -> None:
-        strips = self._lines(self._markdown(block.text), width)
-        if not block.code:
-            strips = self._cited(strips)
+    def _render_text(self, width: int, *, code: bool, markdown: bool) -> Render:
+        def render(text: str) -> list[Strip]:
+            if markdown:
+                return self._cited(self._lines(self._markdown(text), width))
+            strips = self._lines(Text(text, style="dim" if code else ""), width)
+            return strips if code else self._cited(strips)
+
+        return render
+
+    def _add_block_strips(self, block: Block, width: int, grown: GrowingText | None) -> None:
+        if grown is not None and grown.markdown and not block.code and self._grown_width == width:
+            # The tail this block completes: its frozen lines stand, the rest is rendered
+            # on from there (the splitter's tail is always the start of its next block).
+            live = grown.advance(block.text[grown.start :])
+            strips = [*grown.frozen, *live]
+        elif not block.code and len(block.text) > WINDOW_CHARS and plain_paragraph(block.text):
+            long = GrowingText(self._render_text(width, code=False, markdown=True), markdown=True)
+            live = long.advance(block.text)
+            strips = [*long.frozen, *live]
+        else:
+            strips = self._lines(self._markdown(block.text), width)
+            if not block.code:
+                strips = self._cited(strips)
         if self._block_strips and not block.joined:
             strips.insert(0, Strip.blank(0))
         self._block_starts.append(len(self._block_strips))
         self._block_strips.extend(strips)
 
     def _render_tail(self, width: int) -> list[Strip]:
-        if not self._tail:
-            return []
-        if self._tail_code or not self.TAIL_AS_MARKDOWN:
-            renderable: RenderableType = Text(self._tail, style="dim" if self._tail_code else "")
+        code = self._tail_code
+        markdown = not code and self.TAIL_AS_MARKDOWN
+        render = self._render_text(width, code=code, markdown=markdown)
+        grown = self._grown
+        if not self._tail_growing or (grown is not None and grown.markdown != markdown):
+            grown = self._grown = None
+        if grown is not None and self._grown_width != width:
+            grown = self._grown = None  # resized before `on_resize` ran: start over
+        self._grown_width = width
+        if self._tail_growing:
+            if grown is None:
+                grown = self._grown = GrowingText(render, markdown=markdown)
+            live = self._tail(grown.start)
+            strips = grown.advance(live) if live else []
         else:
-            renderable = self._markdown(self._tail)
-        strips = self._lines(renderable, width)
-        if not self._tail_code:
-            strips = self._cited(strips)
-        if self._blocks and not self._tail_joined:
-            strips.insert(0, Strip.blank(0))
+            text = self._tail(0)
+            strips = render(text) if text else []
+        shown = bool(strips) or (grown is not None and bool(grown.frozen))
+        gap = shown and bool(self._blocks) and not self._tail_joined
+        self._tail_gap = [Strip.blank(0)] if gap else []
         return strips
 
     def _render_notice(self, width: int) -> list[Strip]:
         assert self._notice is not None
         strips = self._lines(self._notice, width)
-        if self._blocks or self._tail:
+        if self._blocks or self._tail_strips or (self._grown and self._grown.frozen):
             strips.insert(0, Strip.blank(0))
         return strips
 
@@ -157,10 +216,10 @@ class StreamView(Widget):
         while following, otherwise the same part of the same block at the top."""
         width = self._render_width()
         anchor = self._anchor()
-        self._block_strips, self._block_starts = [], []
+        self._block_strips, self._block_starts, self._grown = [], [], None
         if width:
             for block in self._blocks:
-                self._add_block_strips(block, width)
+                self._add_block_strips(block, width, None)
         self._tail_strips = self._render_tail(width) if width else []
         self._notice_strips = self._render_notice(width) if width and self._notice else []
         if not self.follow:
@@ -172,7 +231,8 @@ class StreamView(Widget):
         starts = self._block_starts
         ends = [*starts[1:], len(self._block_strips)][: len(starts)]
         blocks = [end - start for start, end in zip(starts, ends, strict=True)]
-        return [*blocks, len(self._tail_strips), len(self._notice_strips)]
+        _, gap, frozen, live, notice = self._parts()
+        return [*blocks, len(gap) + len(frozen) + len(live), len(notice)]
 
     def _anchor(self) -> tuple[int, int, int]:
         """(section, line in it, its line count) of the top row."""
@@ -215,7 +275,7 @@ class StreamView(Widget):
 
     def _visible(self) -> list[Strip | None]:
         rows: list[Strip | None] = []
-        parts = (self._block_strips, self._tail_strips, self._notice_strips)
+        parts = self._parts()
         for y in range(self.size.height):
             index = self._top + y
             strip: Strip | None = None
@@ -260,7 +320,7 @@ class StreamView(Widget):
         width = self.size.width
         index = self._top + y
         strip: Strip | None = None
-        for part in (self._block_strips, self._tail_strips, self._notice_strips):
+        for part in self._parts():
             if index < len(part):
                 strip = part[index]
                 break
@@ -297,5 +357,4 @@ class StreamView(Widget):
 
     def plain_lines(self) -> list[str]:
         """The rendered text (for tests)."""
-        strips = [*self._block_strips, *self._tail_strips, *self._notice_strips]
-        return [strip.text for strip in strips]
+        return [strip.text for part in self._parts() for strip in part]
