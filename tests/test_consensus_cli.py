@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.consensus.records import MEASURING
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, error_reply, openai_stream
 from tests.test_cli import model, quorum
@@ -106,11 +107,15 @@ def test_jsonl_streams_consensus_updates_before_the_end(
 ) -> None:
     config = council(loopback, write_config, consensus={"synthesizer": "judge"})
     done = quorum("ask", "q", "--jsonl", "--config", str(config), "-m", "a", "-m", "b")
-    types = [json.loads(line)["type"] for line in done.stdout.splitlines()]
-    assert types.count("consensus") == 2 and types[-1] == "fanout_finished"
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    types = [e["type"] for e in events]
+    assert types[-1] == "fanout_finished"
     assert types.index("consensus") < types.index("synthesis")
-    first = json.loads(done.stdout.splitlines()[types.index("consensus")])
-    assert first["agreement"] is None and "one answer so far" in first["reason"]
+    updates = [e for e in events if e["type"] == "consensus"]
+    assert updates[0]["reason"] == MEASURING  # an answer is in, its embedding not yet
+    measured = [u for u in updates if u["reason"] != MEASURING]
+    assert len(measured) == 2 and measured[-1]["agreement"] is not None
+    assert measured[0]["agreement"] is None and "one answer so far" in measured[0]["reason"]
 
 
 def test_the_turn_keeps_its_consensus_in_history_and_exports(

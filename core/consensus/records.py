@@ -7,6 +7,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+# Reasons the figures are missing that consumers tell apart from "too few answers"
+UNAVAILABLE = "agreement unavailable"  # the embedder cannot run for this question
+MEASURING = "measuring the answers…"  # an answer is in, its embedding not yet
+
 
 @dataclass(frozen=True, slots=True)
 class Support:

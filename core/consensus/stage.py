@@ -8,6 +8,7 @@ than the one before it (and the 2 cores are not split between two embeddings).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ import anyio
 import anyio.to_thread
 
 from core.config import ModelSpec, Settings, with_overrides
+from core.consensus.records import MEASURING, UNAVAILABLE
 from core.consensus.synthesis import synthesis_prompt
 from core.consensus.tracker import ConsensusTracker
 from core.engine import Emit, RunModel, Spawn
@@ -63,6 +65,11 @@ class ConsensusStage:
         if isinstance(event, TextDelta):
             self._texts.setdefault(event.model, TextBuffer()).append(event.text)
         elif isinstance(event, Finished):
+            current = self.tracker.current
+            waiting = current.agreement is None and len(current.asked) > 1
+            if waiting and not (current.reason or "").startswith(UNAVAILABLE):
+                # the figures wait for this answer's embedding: say so, not "no answer yet"
+                emit(ConsensusUpdated(dataclasses.replace(current, reason=MEASURING)))
             text = str(self._texts.pop(event.model, ""))
             model = event.model
             spawn(lambda: self._measure(model, text, emit))

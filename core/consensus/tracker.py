@@ -1,10 +1,10 @@
 """The consensus of one question, kept up to date as answers arrive.
 
-Each answer is embedded once, sentence by sentence, when it finishes; its whole-answer vector
-is the length-weighted mean of those sentence vectors (a long answer chunked and averaged), so
-the answer is read once and support needs no second pass. Everything after that (matrix,
-medoid, outliers, support) is arithmetic over cached vectors: the last answer costs its own
-embedding and almost nothing else.
+Each answer is embedded once, sentence by sentence (its first `MAX_CLAIMS`), when it finishes;
+its whole-answer vector is the length-weighted mean of those sentence vectors (a long answer
+chunked and averaged), so the answer is read once and support needs no second pass. Everything
+after that (matrix, medoid, outliers, support) is arithmetic over cached vectors: the last
+answer costs its own embedding and almost nothing else.
 
 `add` embeds, so it blocks: call it from a worker thread. A retried model's new answer
 replaces its old one (the tracker belongs to the turn, not to one fan-out).
@@ -17,12 +17,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.consensus.agreement import measure
-from core.consensus.records import Claim, Consensus, Support
+from core.consensus.records import UNAVAILABLE, Claim, Consensus, Support
 from core.consensus.sentences import split_sentences
 from core.consensus.support import Claims, answer_vector, best_matches, support, unique_claims
 from core.store.embedder import Embedder
 
 WHOLE_ANSWER_CHARS = 4000  # an answer with no sentence (only code): its start stands for it
+# The claims measured of one answer, from its start: a long essay has a few hundred, while a
+# runaway answer (megabytes, cut at max_answer_chars) would have tens of thousands, minutes of
+# embedding and a pairwise match matrix of gigabytes, holding up every answer's consensus.
+MAX_CLAIMS = 200
 
 
 class ConsensusTracker:
@@ -50,7 +54,7 @@ class ConsensusTracker:
     def unavailable(self, reason: str) -> Consensus:
         """The embedder cannot run: no figures for this question, and the reason why."""
         with self._lock:
-            self._broken = f"agreement unavailable: {reason}"
+            self._broken = f"{UNAVAILABLE}: {reason}"
             self._current = Consensus(self._asked, (), reason=self._broken)
             return self._current
 
@@ -101,7 +105,7 @@ class ConsensusTracker:
     def _embed(self, text: str) -> tuple[Claims, Any]:
         import numpy as np
 
-        sentences = split_sentences(text)
+        sentences = split_sentences(text)[:MAX_CLAIMS]
         if not sentences:
             (vector,) = self._embedder.embed([text[:WHOLE_ANSWER_CHARS]])
             return Claims((), np.zeros((0, len(vector)), dtype=np.float32)), np.asarray(vector)
