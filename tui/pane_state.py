@@ -5,6 +5,7 @@ The pane widget reads this to draw its header; the app's frame tick decides when
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ class PaneState:
     def state_label(self) -> str:
         if self.state == "retrying" and self.retry_at is not None:
             left = max(0.0, self.retry_at - self.clock())
-            return f"retrying in {left:.0f}s"
+            return f"retrying in {math.ceil(left)}s"  # a countdown: 0.4 s to go reads "1s"
         return self.state
 
     def figures(self, *, short: bool = False) -> list[str]:
