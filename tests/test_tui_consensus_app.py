@@ -98,3 +98,5 @@ async def test_the_palette_chooses_the_synthesizer_and_turns_synthesis_off(
         await until(pilot, lambda: all_done(app) and "3 of 3 answered" in flat(app))
         assert len(loopback.requests_for("spare")) == 1  # no synthesis for the second question
         assert "most representative" in flat(app)
+        await pilot.press("f4")
+        await until(pilot, lambda: "synthesis is off; showing the most representative" in flat(app))

@@ -289,7 +289,9 @@ class QuorumApp(App[int]):
         self._turn_context = {m.name: self._conversation(m.name) for m in models}
         self._turn = self._recorder(lambda: self.history.record(prompt, models))
         self.consensus.begin(prompt, models)
-        self.panel.reset([m.name for m in models], self.consensus.candidates())
+        self.panel.reset(
+            [m.name for m in models], self.consensus.candidates(), self.consensus.off_reason()
+        )
         self._retrieving = True
         self.run_worker(self._retrieve_then_start(models, prompt, query, self._turn), group="ask")
 

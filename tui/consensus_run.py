@@ -40,6 +40,12 @@ class TurnConsensus:
             for m in synthesizers(self.settings, synthesis=self.synthesis, first=self.synthesizer)
         )
 
+    def off_reason(self) -> str:
+        """Why the next question gets no synthesis (when `candidates` is empty)."""
+        if self.synthesis and self.settings.consensus.synthesis:
+            return "no synthesizer chosen (Ctrl+P: Synthesize with…, or [consensus] synthesizer)"
+        return "synthesis is off"
+
     def begin(self, question: str, models: Sequence[ModelSpec]) -> None:
         """A new turn: a fresh tracker over the models asked."""
         from core.consensus.tracker import ConsensusTracker

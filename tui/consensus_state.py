@@ -54,15 +54,22 @@ class ConsensusState:
     consensus: Consensus | None = None
     synthesis: SynthesisResult = field(default_factory=SynthesisResult)
     ended: bool = False  # the fan-out (and so its synthesis stage) has finished
+    off_reason: str = "synthesis is off"  # why there are no synthesizers
     version: int = 0  # bumped whenever the figures change (the widget redraws them then)
     _ttft_ms: float | None = None
     _started_at: float | None = None
     _stale: bool = False  # a newer consensus arrived after a synthesis: the next one restarts
 
-    def reset(self, asked: Sequence[str] = (), synthesizers: Sequence[str] | None = None) -> None:
+    def reset(
+        self,
+        asked: Sequence[str] = (),
+        synthesizers: Sequence[str] | None = None,
+        off_reason: str = "synthesis is off",
+    ) -> None:
         """A new turn: ``asked`` in the order of the panes, ``synthesizers`` the candidates in
-        the order they run (``()``: synthesis is off)."""
+        the order they run (``()``: no synthesis, for ``off_reason``)."""
         self.asked = tuple(asked)
+        self.off_reason = off_reason
         self.synthesizers = None if synthesizers is None else tuple(synthesizers)
         self.consensus = None
         self.synthesis = SynthesisResult()
@@ -135,7 +142,7 @@ class ConsensusState:
         medoid = self.figures.medoid
         if not runs:
             if self.synthesizers == ():
-                return self._none("synthesis is off", failures, medoid, "off")
+                return self._none(self.off_reason, failures, medoid, "off")
             if self.ended or self._settled_without_pair():
                 reason = (
                     "a synthesis needs at least two answers"

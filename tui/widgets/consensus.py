@@ -103,7 +103,7 @@ def synthesis_text(view: SynthesisView, colors: Colors, *, compact: bool) -> Tex
         if view.phase == "off":
             if compact:
                 return None
-            text.append("synthesis is off", style="dim")
+            text.append(one_line(view.reason or "synthesis is off"), style="dim")
         else:
             text.append("no synthesis: ", style=f"bold {colors.get('warning', '')}")
             text.append(one_line(view.reason or ""))
@@ -355,11 +355,16 @@ class ConsensusPanel(Vertical):
         self.flush()
 
     # --- events -----------------------------------------------------------------------
-    def reset(self, asked: Sequence[str] = (), synthesizers: Sequence[str] | None = None) -> None:
+    def reset(
+        self,
+        asked: Sequence[str] = (),
+        synthesizers: Sequence[str] | None = None,
+        off_reason: str = "synthesis is off",
+    ) -> None:
         """A new turn: the models asked, in pane order, and the synthesizer then each
         fallback (``()``: synthesis is off; None: not known, the fan-out's end decides)."""
         before = self.state.asked
-        self.state.reset(asked, synthesizers)
+        self.state.reset(asked, synthesizers, off_reason)
         self.post_message(self.Marked(dict.fromkeys((*before, *self.state.asked))))
         self.flush()
 
