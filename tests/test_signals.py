@@ -43,6 +43,19 @@ def stopped(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]
     return out, err
 
 
+def app_processes(marker: str) -> list[int]:
+    """The Python processes whose command line holds ``marker`` (not the shell that ran them)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"python" in argv[0] and any(marker.encode() in a for a in argv[1:]):
+            found.append(int(entry.name))
+    return found
+
+
 def turns(config: Path) -> list[dict[str, Any]]:
     """The newest session's turns, as the JSON export has them."""
     listed = json.loads(quorum("history", "--json", "--config", str(config)).stdout)
@@ -126,3 +139,48 @@ def test_an_ingest_stops_with_whole_files_and_the_next_one_finishes(
     again = quorum("ingest", str(docs), "--json", "--config", str(config))
     report = json.loads(again.stdout)
     assert report["unchanged"] == len(listed) and report["added"] == FILES - len(listed)
+
+
+def test_sigterm_ends_the_app_with_the_terminal_restored_and_the_answers_kept(
+    loopback: LoopbackServer, write_config: ConfigWriter, tmp_path: Path
+) -> None:
+    from tests.test_tmux import Tmux
+
+    loopback.script("slow", held_stream("Half an ans", "wer."))
+    loopback.script("quick", openai_stream(["Done."]))
+    config = write_config(
+        models=[
+            {
+                "name": n,
+                "provider": "openai",
+                "model": n,
+                "base_url": loopback.url + "/v1",
+                "api_key": "test-key-123456",
+            }
+            for n in ("slow", "quick")
+        ]
+    )
+    home = tmp_path / "home"
+    env = f"QUORUM_HOME={home} TERM=xterm-256color NO_PROXY=127.0.0.1"
+    tmux = Tmux(f"quorum-term-{os.getpid()}")
+    shell = f"env {env} {QUORUM[0]} --config {config}; echo APP-EXITED-$?; sleep 30"
+    tmux.run("new-session", "-d", "-s", tmux.name, "-x", "100", "-y", "30", shell)
+    try:
+        tmux.wait_for(lambda s: "slow" in s and "quick" in s)
+        tmux.keys("question", "Enter")
+        tmux.wait_for(lambda s: "Half an ans" in s and "Done." in s)
+        (pid,) = app_processes(str(config))
+        os.kill(pid, signal.SIGTERM)
+        after = tmux.wait_for(lambda s: "APP-EXITED-" in s)
+        assert "APP-EXITED-0" in after and "Traceback" not in after
+        assert "╭" not in after  # the alternate screen is gone: the terminal is the shell's
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", tmux.name], capture_output=True)
+    os.environ["QUORUM_HOME"] = str(home)
+    try:
+        (turn,) = turns(config)
+    finally:
+        del os.environ["QUORUM_HOME"]
+    answers = {r["model"]: r for r in turn["responses"]}
+    assert answers["quick"]["text"] == "Done."
+    assert answers["slow"]["state"] == "interrupted" and answers["slow"]["text"] == "Half an ans"
