@@ -18,6 +18,7 @@ from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_cli import QUORUM, SECRET, model, quorum
 from tests.test_tmux import held_stream
+from tests.test_tui import model as tui_model
 
 CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
 FILES = 400
@@ -148,18 +149,7 @@ def test_sigterm_ends_the_app_with_the_terminal_restored_and_the_answers_kept(
 
     loopback.script("slow", held_stream("Half an ans", "wer."))
     loopback.script("quick", openai_stream(["Done."]))
-    config = write_config(
-        models=[
-            {
-                "name": n,
-                "provider": "openai",
-                "model": n,
-                "base_url": loopback.url + "/v1",
-                "api_key": "test-key-123456",
-            }
-            for n in ("slow", "quick")
-        ]
-    )
+    config = write_config(models=[tui_model(loopback, n) for n in ("slow", "quick")])
     home = tmp_path / "home"
     env = f"QUORUM_HOME={home} TERM=xterm-256color NO_PROXY=127.0.0.1"
     tmux = Tmux(f"quorum-term-{os.getpid()}")

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, Reply, openai_stream
+from tests.test_tui import model as tui_model
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 QUORUM = Path(sys.executable).parent / "quorum"
@@ -66,18 +67,7 @@ def test_quorum_binary_end_to_end(
 ) -> None:
     loopback.script("fast", openai_stream(["The answer ", "is **42**."], interval=0.02))
     loopback.script("slow", openai_stream([f"word{i} " for i in range(500)], interval=0.05))
-    config = write_config(
-        models=[
-            {
-                "name": n,
-                "provider": "openai",
-                "model": n,
-                "base_url": loopback.url + "/v1",
-                "api_key": "test-key-123456",
-            }
-            for n in ("fast", "slow")
-        ]
-    )
+    config = write_config(models=[tui_model(loopback, n) for n in ("fast", "slow")])
     env = {
         "QUORUM_CONFIG": str(config),
         "QUORUM_HOME": str(tmp_path / "home"),
@@ -118,18 +108,7 @@ def held_stream(first: str, rest: str, hold_s: float = 60.0) -> Reply:
 def ask_in_tmux(
     tmux: Tmux, loopback: LoopbackServer, write_config: ConfigWriter, tmp_path: Path, *names: str
 ) -> None:
-    config = write_config(
-        models=[
-            {
-                "name": n,
-                "provider": "openai",
-                "model": n,
-                "base_url": loopback.url + "/v1",
-                "api_key": "test-key-123456",
-            }
-            for n in names
-        ]
-    )
+    config = write_config(models=[tui_model(loopback, n) for n in names])
     env = {
         "QUORUM_HOME": str(tmp_path / "home"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),

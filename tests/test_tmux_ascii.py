@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import ConfigWriter
 from tests.loopback import LoopbackServer, openai_stream
 from tests.test_tmux import QUORUM, Tmux, pytestmark  # noqa: F401  (skipped without tmux)
+from tests.test_tui import model as tui_model
 
 ANSWER = "# Plan\n\nA café, naïvely — in “quotes”.\n\n- one\n- two\n\n> quoted\n\n---\n\nEND"
 
@@ -28,18 +29,7 @@ def test_a_non_unicode_terminal_gets_ascii_frames_and_glyphs(
 ) -> None:
     loopback.script("alpha", openai_stream([ANSWER]))
     loopback.script("beta", openai_stream(["short"]))
-    config = write_config(
-        models=[
-            {
-                "name": n,
-                "provider": "openai",
-                "model": n,
-                "base_url": loopback.url + "/v1",
-                "api_key": "test-key-123456",
-            }
-            for n in ("alpha", "beta")
-        ]
-    )
+    config = write_config(models=[tui_model(loopback, n) for n in ("alpha", "beta")])
     env = {
         "LC_ALL": "C",
         "PYTHONUTF8": "0",
