@@ -12,7 +12,9 @@ The model id scripts the reply: ``bench-t0.350-n200-d2.0`` means a first-token d
 then 200 tokens spread over 2.0 s. The request path picks the wire format (OpenAI, Anthropic,
 Gemini or Ollama). ``GET /stats`` returns (and resets) how late the server wrote the last part of
 each stream, so a reader can tell server lag from client overhead; ``GET /arrivals`` returns
-(and resets) when each request arrived, to see how long a fan-out took to send them all.
+(and resets) when each request arrived, to see how long a fan-out took to send them all;
+``GET /connections`` returns how many connections were opened and model requests served so far
+(never reset), to see whether a client reuses its connections.
 """
 
 from __future__ import annotations
@@ -96,6 +98,8 @@ class Stats:
     def __init__(self) -> None:
         self.lateness: list[float] = []
         self.arrivals: list[float] = []
+        self.connections = 0  # opened since the server started
+        self.requests = 0  # model requests since the server started
 
     def take(self) -> dict[str, float]:
         late, self.lateness = self.lateness, []
@@ -124,6 +128,7 @@ class BenchProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._stats.connections += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -154,6 +159,11 @@ class BenchProtocol(asyncio.Protocol):
         if method == "GET" and path == "/arrivals":
             self._reply_json(200, self._stats.take_arrivals())
             return
+        if method == "GET" and path == "/connections":
+            stats = self._stats
+            self._reply_json(200, {"opened": stats.connections, "requests": stats.requests})
+            return
+        self._stats.requests += 1
         self._stats.arrivals.append(self._loop.time())
         gemini = _GEMINI_PATH.search(path)
         model = gemini.group(1) if gemini else json.loads(body).get("model", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,36 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path, embedder: Builti
     kb = KnowledgeBase(settings, root=tmp_path / "s", embedder=embedder)
     with pytest.raises(StoreError, match=r"127\.0\.0\.1"):
         kb.search("anything")
+
+
+def _open_files_under(root: Path, settle_s: float = 5.0) -> list[str]:
+    """This process's open files under ``root``, once chromadb has had ``settle_s`` to close
+    them (its SQLite pool closes its connections on worker threads of its own, a few ms late)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        held = []
+        for fd in Path("/proc/self/fd").iterdir():
+            try:
+                target = fd.readlink()
+            except OSError:
+                continue
+            if target.is_relative_to(root):
+                held.append(str(target))
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.01)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_closing_a_knowledge_base_releases_its_vector_store(
+    tmp_path: Path, embedder: BuiltinEmbedder
+) -> None:
+    # bench/soak.py found the app's chromadb files (and its threads) still open after the app
+    # had exited: KnowledgeBase.close() closed the catalog but never the chromadb client.
+    for round_ in range(3):  # the same store opened again is released again
+        kb = KnowledgeBase(StoreSettings(), root=tmp_path / "store", embedder=embedder)
+        add(kb, "/notes/deploy.md", NOTES["/notes/deploy.md"], sha=f"v{round_}")
+        assert kb.sync()
+        assert kb.search("how do I roll back?")
+        kb.close()
+        assert _open_files_under(tmp_path) == []

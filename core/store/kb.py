@@ -90,6 +90,14 @@ class KnowledgeBase:
 
     def close(self) -> None:
         self.catalog.close()
+        client, self._client = self._client, None
+        self._indexes.clear()
+        # chromadb keeps a store's System (its SQLite files, its worker threads) in a
+        # process-wide cache until the last client on that path is closed (older releases
+        # have no close: there it stays until the process exits).
+        release = getattr(client, "close", None)
+        if release is not None:
+            release()
 
     # --- parts, loaded on first use -------------------------------------------------------
     @property
