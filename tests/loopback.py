@@ -68,6 +68,7 @@ class LoopbackServer:
         self.requests: list[Request] = []
         self.open_streams = 0
         self.closed_by_client = 0
+        self.connections = 0  # accepted: a client that reuses its connections opens few
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -174,6 +175,7 @@ class LoopbackServer:
 
     # --- HTTP -----------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 request = await _read_request(reader)

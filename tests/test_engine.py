@@ -26,7 +26,7 @@ from core.events import (
     UsageReported,
 )
 from core.providers.base import Message
-from tests.conftest import TEST_KEY, run_fanout
+from tests.conftest import TEST_KEY, loopback_spec, run_fanout
 from tests.loopback import (
     LoopbackServer,
     Reply,
@@ -488,3 +488,30 @@ async def test_consumer_error_comes_out_as_itself_and_stops_every_model(
         await run_fanout([spec("openai", "e1")], react=explode)
 
     await wait_for_server(loopback, lambda s: s.closed_by_client == 1 and s.open_streams == 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
+async def test_consecutive_questions_reuse_one_connection(
+    loopback: LoopbackServer, provider: str
+) -> None:
+    """Each question's stream is read to its end, so its connection serves the next question:
+    no new TCP (and, against a real API, TLS) handshake per model per question."""
+    from core.providers import ProviderSet, make_client
+
+    builders = {
+        "openai": openai_stream,
+        "anthropic": anthropic_stream,
+        "gemini": gemini_stream,
+        "ollama": ollama_stream,
+    }
+    loopback.script("m", [builders[provider](["Hello ", "again."]) for _ in range(5)])
+    spec = loopback_spec(loopback, provider, "m")
+    async with make_client(1) as client:
+        providers = ProviderSet(client)
+        for _ in range(5):
+            async with FanOut([spec], providers, "hi").run() as events:
+                finished = [e async for e in events if isinstance(e, Finished)]
+            assert [e.model for e in finished] == ["m"]
+    assert len(loopback.requests_for("m")) == 5
+    assert loopback.connections == 1

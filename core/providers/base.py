@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+import anyio
 import httpx
 from httpx_sse import EventSource, SSEError
 
@@ -187,6 +188,7 @@ class HttpProvider(ABC):
             frames = sse_frames(response) if self.framing == "sse" else ndjson_frames(response)
             async for event, data in frames:
                 if decoder.feed(event, data, sink):
+                    await _read_to_end(frames)
                     break
             if not decoder.complete:
                 raise ProviderError(FailureKind.TRUNCATED, decoder.truncation_message())
@@ -260,6 +262,18 @@ def http_status(value: Any) -> int | None:
     return value if type(value) is int and 100 <= value <= 599 else None
 
 
+async def _read_to_end(frames: AsyncIterator[tuple[str, str]]) -> None:
+    """Read what follows the final frame (usually just the body's end), so that the connection
+    goes back to the pool for the next question instead of being closed; a server that keeps
+    talking or stays open after the final frame is not waited for."""
+    with anyio.move_on_after(_TAIL_S):
+        count = 0
+        async for _ in frames:
+            count += 1
+            if count >= _TAIL_FRAMES:
+                return
+
+
 async def _read_capped(response: httpx.Response, limit: int = 64 * 1024) -> bytes:
     body = bytearray()
     async for chunk in response.aiter_bytes():
@@ -267,6 +281,10 @@ async def _read_capped(response: httpx.Response, limit: int = 64 * 1024) -> byte
         if len(body) >= limit:
             break
     return bytes(body[:limit])
+
+
+_TAIL_S = 0.25
+_TAIL_FRAMES = 16
 
 
 def _read_backstop_s(spec: ModelSpec) -> float:
