@@ -141,3 +141,52 @@ async def test_a_long_paragraph_is_drawn_as_if_rendered_whole_and_rewraps_on_res
         assert body.size.width != width
         assert body.plain_lines() == rendered(text, body.size.width)  # re-wrapped
         assert visible(app, "a").rstrip().endswith("wraps over more than one line")
+
+
+async def test_a_huge_answer_at_once_is_drawn_a_bounded_amount_at_a_time(
+    write_config: ConfigWriter,
+    counted: type[CountingMarkdown],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = write_config(
+        models=[{"name": n, "provider": "openai", "model": n} for n in ("a", "b")]
+    )
+    app = QuorumApp(load_settings(config), history=MemoryHistory())
+    text = "".join(f"Paragraph p{i} says w{i}x and more words.\n\n" for i in range(50_000))
+    assert len(text) > 2_000_000
+    async with app.run_test(size=(120, 30)) as pilot:
+        big, other = app.panes["a"], app.panes["b"]
+        for name in ("a", "b"):
+            app.panes[name].start("q")
+            app.apply_event(Started(name, "openai", 1))
+        spent: list[int] = []
+        render = stream_view.StreamView._render_pending
+
+        def counting(view: stream_view.StreamView, width: int, grown: object = None) -> None:
+            before = counted.chars
+            render(view, width, grown)  # type: ignore[arg-type]
+            spent.append(counted.chars - before)
+
+        monkeypatch.setattr(stream_view.StreamView, "_render_pending", counting)
+        app.apply_event(TextDelta("a", text))
+        app.apply_event(Finished("a", "stop", ModelStats(total_ms=1.0)))
+        await app.tick()
+        assert not big.body.caught_up
+        app.apply_event(TextDelta("b", "the other answer"))
+        app.apply_event(Finished("b", "stop", ModelStats(total_ms=1.0)))
+        await app.tick()
+        assert not big.body.caught_up  # the other pane was drawn in between
+        assert other.state.state == "done"
+        assert "the other answer" in visible(app, "b")
+        for _ in range(10_000):
+            if big.body.caught_up:
+                break
+            await pilot.pause()
+        assert big.body.caught_up
+        assert len(spent) > 20 and max(spent) < 40_000  # never all of it in one go
+        await pilot.pause()
+        assert "p49999" in visible(app, "a")  # following the end
+        assert all_words(app).count("Paragraph") == 50_000
+        big.focus()
+        await pilot.press("home")
+        assert visible(app, "a").split()[:2] == ["Paragraph", "p0"]

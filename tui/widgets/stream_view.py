@@ -28,6 +28,8 @@ from tui.markdown import WINDOW_CHARS, FastMarkdown, GrowingText, Render
 
 Tail = Callable[[int], str]  # the tail's text from an offset on
 
+BUDGET_CHARS = 32_768  # finished Markdown rendered per call at most (past the first block)
+
 
 def _no_tail(start: int) -> str:
     return ""
@@ -50,6 +52,8 @@ class StreamView(Widget):
         self._blocks: list[Block] = []
         self._block_strips: list[Strip] = []
         self._block_starts: list[int] = []  # where each rendered block begins in _block_strips
+        self._rendered = 0  # blocks rendered so far; the rest wait for the next calls
+        self._catching_up = False
         self._tail: Tail = _no_tail
         self._tail_code = False
         self._tail_joined = False
@@ -70,7 +74,7 @@ class StreamView(Widget):
     # --- content ----------------------------------------------------------------------
     def clear(self) -> None:
         self._blocks.clear()
-        self._block_strips, self._block_starts = [], []
+        self._block_strips, self._block_starts, self._rendered = [], [], 0
         self._tail, self._grown, self._tail_gap, self._tail_strips = _no_tail, None, [], []
         self._notice, self._notice_strips = None, []
         self._top, self.follow = 0, True
@@ -88,12 +92,13 @@ class StreamView(Widget):
         """New finished blocks (rendered once) and the current tail. ``growing``: the tail can
         only grow until it ends as a block (a plain paragraph, a code block)."""
         width = self._render_width()
-        grown = self._grown
-        for block in blocks:
-            self._blocks.append(block)
-            if width:
-                self._add_block_strips(block, width, grown)
-            grown = self._grown = None  # the first finished block was the tail
+        if blocks and self._rendered < len(self._blocks):
+            self._grown = None  # the tail's block is not next in line: render it afresh
+        self._blocks.extend(blocks)
+        if width:
+            self._render_pending(width, self._grown if blocks else None)
+        if blocks:
+            self._grown = None  # the first finished block was the tail
         self._tail, self._tail_code, self._tail_joined = tail, code, joined
         self._tail_growing = growing
         self._tail_strips = self._render_tail(width) if width else []
@@ -106,6 +111,36 @@ class StreamView(Widget):
         end of the answer sits at the bottom of the pane."""
         self.update(blocks, _no_tail, code=False, joined=False)
         self._settle()
+
+    @property
+    def caught_up(self) -> bool:
+        return self._rendered >= len(self._blocks)
+
+    def _render_pending(self, width: int, grown: GrowingText | None = None) -> None:
+        """Render waiting blocks, about `BUDGET_CHARS` of them (at least one); a huge answer
+        that arrived at once is drawn over the next refreshes, the event loop free between."""
+        spent = 0
+        while self._rendered < len(self._blocks) and spent < BUDGET_CHARS:
+            block = self._blocks[self._rendered]
+            self._add_block_strips(block, width, grown)
+            grown = None
+            self._rendered += 1
+            spent += len(block.text)
+        if not self.caught_up and not self._catching_up and self.is_attached:
+            self._catching_up = True
+            self.call_after_refresh(self._catch_up)
+
+    def _catch_up(self) -> None:
+        self._catching_up = False
+        width = self._render_width()
+        if not width or self.caught_up:
+            return
+        self._render_pending(width)
+        if self.caught_up:
+            self._settle()
+        else:
+            self._changed()
+        self.post_message(self.Moved())
 
     def set_notice(self, notice: Text | None) -> None:
         self._notice = notice
@@ -217,9 +252,9 @@ class StreamView(Widget):
         width = self._render_width()
         anchor = self._anchor()
         self._block_strips, self._block_starts, self._grown = [], [], None
+        self._rendered = 0
         if width:
-            for block in self._blocks:
-                self._add_block_strips(block, width, None)
+            self._render_pending(width)
         self._tail_strips = self._render_tail(width) if width else []
         self._notice_strips = self._render_notice(width) if width and self._notice else []
         if not self.follow:
