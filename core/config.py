@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -279,14 +279,19 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
     )
 
 
-def parse_limits(raw: Any, source: str) -> dict[str, Any]:
-    """``[limits]``: the defaults every model gets unless its own table sets the key."""
-    where = f"{source}: [limits]"
+def check_table(raw: Any, where: str, known: Collection[str]) -> None:
+    """``raw`` must be a table whose keys are all ``known`` (the first other one is named)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
     for key in raw:
-        if key not in _LIMIT_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _LIMIT_KEYS)}")
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, known)}")
+
+
+def parse_limits(raw: Any, source: str) -> dict[str, Any]:
+    """``[limits]``: the defaults every model gets unless its own table sets the key."""
+    where = f"{source}: [limits]"
+    check_table(raw, where, _LIMIT_KEYS)
     return {key: _check_type(where, key, value) for key, value in raw.items()}
 
 
@@ -316,11 +321,7 @@ _STORE_KEYS = {f.name for f in fields(StoreSettings)}
 
 def parse_store(raw: Any, source: str, models: Sequence[ModelSpec]) -> StoreSettings:
     where = f"{source}: [store]"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    for key in raw:
-        if key not in _STORE_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _STORE_KEYS)}")
+    check_table(raw, where, _STORE_KEYS)
     store = StoreSettings()
     embedding = raw.get("embedding", store.embedding)
     if (

@@ -32,14 +32,10 @@ _KEYS = ("synthesizer", "fallback", "synthesis", "prompt")
 
 
 def parse_consensus(raw: Any, source: str, model_names: Sequence[str]) -> ConsensusSettings:
-    from core.config import ConfigError, suggest  # here: core.config imports this module
+    from core.config import ConfigError, check_table, suggest  # here: core.config imports this
 
     where = f"{source}: [consensus]"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    for key in raw:
-        if key not in _KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _KEYS)}")
+    check_table(raw, where, _KEYS)
     known = set(model_names)
     synthesizer = raw.get("synthesizer")
     if synthesizer is not None and not isinstance(synthesizer, str):
