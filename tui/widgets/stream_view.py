@@ -302,9 +302,10 @@ class StreamView(Widget):
             self._top = max(0, self.line_count - height + max(1, height // 3))
         self._repaint_changed()
 
-    def _settle(self) -> None:
-        """End at the bottom while following; never leave blank rows below the end."""
-        limit = max(0, self.line_count - self.size.height)
+    def _settle(self, height: int | None = None) -> None:
+        """End at the bottom while following; never leave blank rows below the end. A resize
+        passes its new height: while its event is handled, ``size`` may still be the old one."""
+        limit = max(0, self.line_count - (self.size.height if height is None else height))
         self._top = limit if self.follow else max(0, min(self._top, limit))
         self._repaint_changed()
 
@@ -347,8 +348,7 @@ class StreamView(Widget):
         if event.size.width != self._width:
             self._width = event.size.width
             self._rerender()
-        else:
-            self._settle()
+        self._settle(event.size.height)
         self.post_message(self.Moved())
 
     def render_line(self, y: int) -> Strip:
