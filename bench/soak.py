@@ -68,6 +68,7 @@ from bench._soak_probe import (
     difference,
     held,
 )
+from bench.local_council import QUESTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,18 +78,6 @@ from core.config import ModelSpec, Settings  # noqa: E402
 from core.consensus.settings import ConsensusSettings  # noqa: E402
 
 PROTOCOLS = ("openai", "anthropic", "gemini", "ollama")
-QUESTIONS = (
-    "Explain how a bicycle works.",
-    "Describe the water cycle.",
-    "Why do we have seasons on Earth?",
-    "How does a refrigerator keep food cold?",
-    "What makes a good cup of tea?",
-    "How do airplanes stay in the air?",
-    "Explain what a computer program is.",
-    "Why is the sky blue?",
-    "How do plants make their food?",
-    "What is the purpose of a library?",
-)
 RSS_NOISE_MB = 10.0
 RSS_NOISE_SHARE = 0.05
 

@@ -32,7 +32,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Iterator
@@ -43,7 +42,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.tui_stream import _wait_port, free_port, percentile, tokens  # noqa: E402
+from bench.tui_stream import (  # noqa: E402
+    _wait_port,
+    bench_settings,
+    free_port,
+    percentile,
+    tokens,
+)
 
 WORDS = "the model keeps saying the same thing over and over again as it goes on".split()  # noqa: SIM905
 
@@ -138,7 +143,7 @@ async def run_mode(
 ) -> Result:
     from textual import events
 
-    from core.config import ModelSpec, Settings
+    from core.config import ModelSpec
     from core.events import TextDelta
     from tui.app import QuorumApp
     from tui.history_bridge import MemoryHistory
@@ -155,20 +160,7 @@ async def run_mode(
     extra: dict[str, Any] = {}
     if "max_answer_chars" in {f.name for f in dataclasses.fields(ModelSpec)}:
         extra["max_answer_chars"] = 10**10  # measure the drawing, not the answer cap
-    specs = tuple(
-        ModelSpec(
-            name=n,
-            provider="openai",
-            model=n,
-            base_url=f"http://127.0.0.1:{port}/v1",
-            api_key="bench-key",
-            timeout_s=seconds * 10,
-            idle_timeout_s=seconds * 10,
-            **extra,
-        )
-        for n in names
-    )
-    settings = Settings(path=Path(tempfile.gettempdir()) / "bench-config.toml", models=specs)
+    settings = bench_settings(names, port, seconds, **extra)
     app = QuorumApp(settings, history=MemoryHistory())
     app.consensus.stage = lambda: None  # type: ignore[method-assign]
     if pane_class is not None:

@@ -29,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,6 @@ async def run_mode(
 ) -> Result:
     from textual import events
 
-    from core.config import ModelSpec, Settings
     from tui.app import QuorumApp
     from tui.history_bridge import MemoryHistory
     from tui.widgets.prompt import PromptArea
@@ -184,19 +184,7 @@ async def run_mode(
     server = ctx.Process(target=_serve, args=(port, names, count, 1 / rate, ends), daemon=True)
     server.start()
     _wait_port(port)
-    specs = tuple(
-        ModelSpec(
-            name=n,
-            provider="openai",
-            model=n,
-            base_url=f"http://127.0.0.1:{port}/v1",
-            api_key="bench-key",
-            timeout_s=seconds * 10,
-            idle_timeout_s=seconds * 10,
-        )
-        for n in names
-    )
-    settings = Settings(path=Path(tempfile.gettempdir()) / "bench-config.toml", models=specs)
+    settings = bench_settings(names, port, seconds)
     cls = baseline_app_class() if mode == "baseline" else QuorumApp
     app = cls(settings, history=MemoryHistory())
     if mode == "no-consensus":  # the same app, without measuring the answers as they end
@@ -277,6 +265,27 @@ async def run_mode(
         percentile(lateness, 0.99),
         cpu,
     )
+
+
+def bench_settings(names: Sequence[str], port: int, seconds: float, **extra: Any) -> Any:
+    """Settings for ``names`` served by the bench server on ``port``, with deadlines far past
+    a ``seconds``-long stream (a `core.config.Settings`; imported late, as the app is)."""
+    from core.config import ModelSpec, Settings
+
+    specs = tuple(
+        ModelSpec(
+            name=n,
+            provider="openai",
+            model=n,
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="bench-key",
+            timeout_s=seconds * 10,
+            idle_timeout_s=seconds * 10,
+            **extra,
+        )
+        for n in names
+    )
+    return Settings(path=Path(tempfile.gettempdir()) / "bench-config.toml", models=specs)
 
 
 def _wait_port(port: int) -> None:
