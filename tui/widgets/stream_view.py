@@ -16,7 +16,7 @@ from rich.console import RenderableType
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -65,6 +65,7 @@ class StreamView(Widget):
         self._notice: Text | None = None
         self._notice_strips: list[Strip] = []
         self._width = 0
+        self._fitted = Size(0, 0)  # the size the lines and the place were last fitted to
         self._top = 0
         self.follow = True
         self._style: Style | None = None
@@ -302,10 +303,9 @@ class StreamView(Widget):
             self._top = max(0, self.line_count - height + max(1, height // 3))
         self._repaint_changed()
 
-    def _settle(self, height: int | None = None) -> None:
-        """End at the bottom while following; never leave blank rows below the end. A resize
-        passes its new height: while its event is handled, ``size`` may still be the old one."""
-        limit = max(0, self.line_count - (self.size.height if height is None else height))
+    def _settle(self) -> None:
+        """End at the bottom while following; never leave blank rows below the end."""
+        limit = max(0, self.line_count - self.size.height)
         self._top = limit if self.follow else max(0, min(self._top, limit))
         self._repaint_changed()
 
@@ -342,16 +342,27 @@ class StreamView(Widget):
         self._shown = []
 
     def on_resize(self, event: events.Resize) -> None:
+        if self.size != self._fitted:
+            self._fit()
+
+    def _fit(self) -> None:
+        """Take the current size: a new width renders again, and the end (or the reader's
+        place) stays in view."""
+        self._fitted = size = self.size
         self._shown = []
-        if not event.size.width:
+        if not size.width:
             return  # hidden for now: keep the lines and the place until it has a width again
-        if event.size.width != self._width:
-            self._width = event.size.width
+        if size.width != self._width:
+            self._width = size.width
             self._rerender()
-        self._settle(event.size.height)
+        self._settle()
         self.post_message(self.Moved())
 
     def render_line(self, y: int) -> Strip:
+        if self.size != self._fitted:
+            # Textual can resize a widget without a Resize event (a partial reflow updates the
+            # layout map first, so the full one sees no change): catch it before drawing.
+            self._fit()
         width = self.size.width
         index = self._top + y
         strip: Strip | None = None
