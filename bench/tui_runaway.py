@@ -139,7 +139,12 @@ class Result:
 
 
 async def run_mode(
-    mode: str, panes: int, seconds: float, rate: float, pane_class: type[Any] | None
+    mode: str,
+    panes: int,
+    seconds: float,
+    rate: float,
+    pane_class: type[Any] | None,
+    paced: bool = True,
 ) -> Result:
     from textual import events
 
@@ -163,6 +168,8 @@ async def run_mode(
     settings = bench_settings(names, port, seconds, **extra)
     app = QuorumApp(settings, history=MemoryHistory())
     app.consensus.stage = lambda: None  # type: ignore[method-assign]
+    if not paced:
+        app._intake = None  # type: ignore[assignment]  # every stream at its own speed
     if pane_class is not None:
         cls = pane_class
 
@@ -245,6 +252,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=0.0, help="tokens/s per pane; 0: full speed")
     parser.add_argument("--before", metavar="REV", help="also run the pane renderer of REV")
+    parser.add_argument(
+        "--unpaced", action="store_true", help="also run without the intake pacer (core.pacing)"
+    )
     args = parser.parse_args()
     before = load_renderer(args.before) if args.before else None
     speed = f"{args.rate:g} tok/s per pane" if args.rate else "full speed"
@@ -254,12 +264,19 @@ def main() -> None:
         "key p95 / normal | stall p99 / normal |"
     )
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
-    runs: list[tuple[str, type[Any] | None]] = [("normal", None), ("runaway", None)]
+    runs: list[tuple[str, type[Any] | None, bool]] = [
+        ("normal", None, True),
+        ("runaway", None, True),
+    ]
+    if args.unpaced:
+        runs.append(("runaway unpaced", None, False))
     if before is not None:
-        runs.append((f"runaway @ {args.before}", before))
+        runs.append((f"runaway @ {args.before}", before, True))
     normal: Result | None = None
-    for mode, pane_class in runs:
-        r = asyncio.run(run_mode(mode, args.panes, args.seconds, args.rate, pane_class))
+    for mode, pane_class, paced in runs:
+        kind = "normal" if mode == "normal" else "runaway"
+        r = asyncio.run(run_mode(kind, args.panes, args.seconds, args.rate, pane_class, paced))
+        r = dataclasses.replace(r, mode=mode)
         normal = normal or r
         print(
             f"| {r.mode} | {r.received_mb:.1f} | {r.received_mb / r.seconds:.2f} | {r.fps:.1f} | "

@@ -43,6 +43,7 @@ from core.events import (
     TextDelta,
     UsageReported,
 )
+from core.pacing import IntakePacer
 from core.prompting import system_with_sources, with_sources
 from core.providers.base import Message, Provider
 from core.sanitize import StreamSanitizer
@@ -125,6 +126,7 @@ class FanOut:
         retry: RetryPolicy | None = None,
         clock: Clock = time.perf_counter,
         rng: random.Random | None = None,
+        pacer: IntakePacer | None = None,
     ) -> None:
         names = [m.name for m in models]
         if len(set(names)) != len(names):
@@ -139,6 +141,7 @@ class FanOut:
         self._retry = retry or RetryPolicy()
         self._clock = clock
         self._rng = rng or random.Random()
+        self._pacer = pacer  # a UI on the same event loop passes one (see core.pacing)
         self._scopes = {m.name: anyio.CancelScope() for m in models}
         self._stages = tuple(stages)
         self._after_scope = anyio.CancelScope()  # the stages' own work (e.g. a synthesis)
@@ -209,7 +212,7 @@ class FanOut:
         scope: anyio.CancelScope | None = None,
     ) -> None:
         """One model's whole run (retries, deadlines, its terminal event) into ``emit``."""
-        run = ModelRun(spec, emit, self._clock)
+        run = ModelRun(spec, emit, self._clock, self._pacer)
         scope = scope or anyio.CancelScope()
         with scope:
             try:
@@ -233,7 +236,13 @@ class FanOut:
 class ModelRun:
     """One model's answer in progress: the provider's `ChunkSink`, its timers and its stats."""
 
-    def __init__(self, spec: ModelSpec, emit: Callable[[Event], None], clock: Clock) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        emit: Callable[[Event], None],
+        clock: Clock,
+        pacer: IntakePacer | None = None,
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self._emit = emit
@@ -252,6 +261,7 @@ class ModelRun:
         self._deadline_scope: anyio.CancelScope | None = None
         self._idle_refreshed = 0.0
         self._cap = AnswerCap(spec.max_answer_chars)
+        self.pause_s = pacer.pause_s if pacer is not None else _no_pause
 
     # --- ChunkSink -----------------------------------------------------------------------
     def text(self, text: str) -> None:
@@ -433,6 +443,10 @@ def _retry_reason(error: ProviderError) -> str:
     if error.status is not None:
         return f"HTTP {error.status}: {error.message}"
     return error.message
+
+
+def _no_pause() -> float:
+    return 0.0
 
 
 def _ms(seconds: float) -> float:

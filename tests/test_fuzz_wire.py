@@ -103,6 +103,9 @@ class ContractSink:
     def loaded(self) -> None:
         raise AssertionError("an HTTP provider never loads a model")
 
+    def pause_s(self) -> float:
+        return 0.0
+
 
 def read_stream(
     protocol: str, pieces: Sequence[bytes], status: int = 200, content_type: str | None = None

@@ -30,6 +30,7 @@ from textual.widgets import Footer
 from core.attachments import AttachmentError
 from core.config import ModelSpec, Settings
 from core.events import Cancelled, Event, Failed, Finished, ModelEvent, Source
+from core.pacing import IntakePacer
 from core.privacy import exposed_key_warning
 from core.state import load_state, save_state
 from tui import glyphs
@@ -100,6 +101,7 @@ class QuorumApp(App[int]):
         # be retried as soon as its own run has ended, while the others still answer.
         self._runs: dict[str, FanOut] = {}
         self._fanouts: set[FanOut] = set()  # every fan-out still running, however few models
+        self._intake = IntakePacer()  # runaway streams leave the loop to keys and frames
         self._turn_context: dict[str, list[Message]] = {}
         self._turn_sources: tuple[Source, ...] = ()  # retrieved once per question, kept for retries
         self._retrieving = False
@@ -328,6 +330,7 @@ class QuorumApp(App[int]):
             conversations=conversations,
             context=self._turn_sources,
             stages=() if stage is None else (stage,),
+            pacer=self._intake,
         )
         for spec in models:
             self._runs[spec.name] = fanout

@@ -42,6 +42,9 @@ class ChunkSink(Protocol):
     def finish(self, reason: str | None) -> None: ...
     def loading(self) -> None: ...
     def loaded(self) -> None: ...
+    def pause_s(self) -> float:
+        """After each frame: seconds to wait before the next (0 almost always; see pacing)."""
+        ...
 
 
 class Provider(Protocol):
@@ -190,6 +193,8 @@ class HttpProvider(ABC):
                 if decoder.feed(event, data, sink):
                     await _read_to_end(frames)
                     break
+                if pause := sink.pause_s():
+                    await anyio.sleep(pause)
             if not decoder.complete:
                 raise ProviderError(FailureKind.TRUNCATED, decoder.truncation_message())
 
