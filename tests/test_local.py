@@ -145,14 +145,32 @@ async def test_streams_like_any_provider_and_bad_files_fail_alone(
     missing = tmp_path / "missing" / "model.gguf"
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF" + bytes(64))
+    truncated = tmp_path / "truncated.gguf"  # a download cut short
+    with resolve_model_path("smollm2-135m").open("rb") as real:
+        truncated.write_bytes(real.read(8_000_000))
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("not a model\n")
+    empty = tmp_path / "empty.gguf"
+    empty.touch()
+    folder = tmp_path / "folder.gguf"
+    folder.mkdir()
+    bad_files = [
+        ("missing", missing, "not found"),
+        ("corrupt", corrupt, "cannot load"),
+        ("truncated", truncated, "may be truncated or damaged"),
+        ("notes", notes, "is not a GGUF model file (it starts with b'not '"),
+        ("empty", empty, "is empty"),
+        ("folder", folder, "is a directory, not a model file"),
+    ]
     provider = LocalProvider()
     try:
         run = await run_local(
             provider,
             [
                 local_spec("a"),
-                local_spec("missing", model=str(missing)),
-                local_spec("corrupt", model=str(corrupt)),
+                *(local_spec(name, model=str(path)) for name, path, _ in bad_files),
+                # a question longer than the model's context window
+                local_spec("small", n_ctx=64, system="Answer briefly. " * 40),
             ],
         )
     finally:
@@ -171,14 +189,14 @@ async def test_streams_like_any_provider_and_bad_files_fail_alone(
     assert stats.tokens_out == len(run.types("a", TextDelta))
     assert run.result.responses["a"].text.strip()
 
-    for name, path, says in [
-        ("missing", missing, "not found"),
-        ("corrupt", corrupt, "cannot load"),
-    ]:
+    for name, path, says in bad_files:
         failed = run.terminal(name)
         assert isinstance(failed, Failed)
         assert failed.kind is FailureKind.LOCAL
-        assert str(path) in failed.message and says in failed.message
+        assert str(path) in failed.message and says in failed.message, failed.message
+    small = run.terminal("small")
+    assert isinstance(small, Failed) and small.kind is FailureKind.LOCAL
+    assert "more than this model's context of 64 (raise n_ctx" in small.message
 
     # llama.cpp wrote nothing to the terminal and never redirected it.
     assert redirected == []

