@@ -205,6 +205,8 @@ class LoopbackServer:
                 if delay > 0:
                     await writer.drain()
                     await asyncio.sleep(delay)
+                if writer.transport.is_closing():  # the client left: writing on only logs
+                    raise ConnectionResetError
                 if data:
                     writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             if reply.drop:
