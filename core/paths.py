@@ -45,15 +45,21 @@ def user_themes_dir() -> Path:
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """``--config PATH``, else ``$QUORUM_CONFIG``, else the user's file, else the bundled one."""
+    return config_choice(explicit)[0]
+
+
+def config_choice(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The config file in use and why: ``--config``, ``$QUORUM_CONFIG``, ``user`` or
+    ``bundled`` (`resolve_config_path`'s order)."""
     if explicit:
-        return Path(explicit).expanduser()
+        return Path(explicit).expanduser(), "--config"
     from_env = os.environ.get("QUORUM_CONFIG")
     if from_env:
-        return Path(from_env).expanduser()
+        return Path(from_env).expanduser(), "$QUORUM_CONFIG"
     user = user_config_path()
     if user.is_file():
-        return user
-    return bundled_config_path()
+        return user, "user"
+    return bundled_config_path(), "bundled"
 
 
 def data_dir() -> Path:

@@ -16,7 +16,7 @@ import httpx
 
 from core.cli.table import format_table
 from core.config import ModelSpec, Settings
-from core.errors import ProviderError, error_from_response, redact
+from core.errors import ProviderError, connect_failure, error_from_response, redact
 from core.providers import HTTP_PROVIDERS, make_client
 from core.providers.anthropic import API_VERSION
 
@@ -64,8 +64,14 @@ def key_status(spec: ModelSpec) -> str:
         return "key set"
     if spec.api_key_env:
         return f"needs ${spec.api_key_env}"
+    return "needs api_key" if needs_key(spec) else "no key needed"
+
+
+def needs_key(spec: ModelSpec) -> bool:
+    """Whether the model cannot be asked without a key (``api_key_env = ""``: a server that
+    needs none)."""
     provider = HTTP_PROVIDERS.get(spec.provider)
-    return "needs api_key" if provider is not None and provider.needs_key else "no key needed"
+    return provider is not None and provider.needs_key and spec.api_key_env != ""
 
 
 # --- probing ---------------------------------------------------------------------------------
@@ -93,8 +99,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
 
 async def probe_http(client: httpx.AsyncClient, spec: ModelSpec) -> ProbeResult:
     key = spec.resolve_api_key()
-    provider = HTTP_PROVIDERS[spec.provider]
-    if provider.needs_key and key is None:
+    if needs_key(spec) and key is None:
         return ProbeResult("skipped", f"not checked: no API key ({key_status(spec)})")
     url, headers = ENDPOINTS[spec.provider](spec, key)
     host = httpx.URL(url).netloc.decode("ascii", "replace")
@@ -103,6 +108,9 @@ async def probe_http(client: httpx.AsyncClient, spec: ModelSpec) -> ProbeResult:
         response = await client.get(url, headers=headers, timeout=PROBE_TIMEOUT_S)
     except httpx.TimeoutException:
         return ProbeResult("failed", f"no answer from {host} within {PROBE_TIMEOUT_S:g} s")
+    except httpx.ConnectError as exc:  # named (refused, unknown host, TLS), with a hint
+        named = connect_failure(exc, host).message
+        return ProbeResult("failed", f"unreachable: {redact(named, key)}")
     except httpx.HTTPError as exc:
         reason = redact(str(exc).strip() or type(exc).__name__, key)
         return ProbeResult("failed", f"unreachable: cannot reach {host}: {reason}")
@@ -116,12 +124,14 @@ async def probe_http(client: httpx.AsyncClient, spec: ModelSpec) -> ProbeResult:
 
 def probe_local(spec: ModelSpec) -> ProbeResult:
     try:
+        from core.providers.gguf import check_model_file
         from core.providers.local import resolve_model_path
     except ImportError:
         return ProbeResult("skipped", "not checked (local models are not available)")
     started = time.perf_counter()
     try:
         path = resolve_model_path(spec.model)
+        check_model_file(path)  # there, readable, GGUF: the provider's own first check
     except ProviderError as exc:
         return ProbeResult("failed", exc.message)
     latency = round((time.perf_counter() - started) * 1000, 1)

@@ -383,27 +383,33 @@ def _check_extra_body(llama: Any, kwargs: Mapping[str, Any]) -> None:
 
 def _load(key: _LoadKey) -> Any:
     """Build a `Llama` (runs in a worker thread: importing llama_cpp and loading take time)."""
+    return _llama(key.path, n_ctx=key.n_ctx, n_threads=key.threads, n_threads_batch=key.threads)
+
+
+def check_loadable(path: Path) -> None:
+    """llama.cpp opens the file: its metadata, vocabulary and tensor table are read (no weights
+    loaded, no context), which finds a file cut short (``quorum doctor``). A `ProviderError`
+    (kind ``local``) as a failed load would raise, otherwise nothing."""
+    _llama(path, vocab_only=True).close()
+
+
+def _llama(path: Path, **options: Any) -> Any:
     try:
         import llama_cpp
     except ImportError:
         raise ProviderError(
             FailureKind.LOCAL, f"local models need llama-cpp-python: {INSTALL_HINT}"
         ) from None
-    size = check_model_file(key.path)
+    size = check_model_file(path)
     # One load at a time per process: the first Llama() initialises llama.cpp's global backend
     # (unguarded in llama-cpp-python), and the log setup below is process-wide too.
     with _LIBRARY_LOCK:
         _quiet(llama_cpp)
         try:
-            return llama_cpp.Llama(
-                model_path=str(key.path),
-                n_ctx=key.n_ctx,
-                n_threads=key.threads,
-                n_threads_batch=key.threads,
-                verbose=False,  # no diagnostics printed from Python
-            )
+            # verbose=False: no diagnostics printed from Python
+            return llama_cpp.Llama(model_path=str(path), verbose=False, **options)
         except Exception as exc:
-            raise load_failure(key.path, size, _reason(exc)) from None
+            raise load_failure(path, size, _reason(exc)) from None
 
 
 @functools.cache

@@ -83,6 +83,18 @@ def verified(path: Path, sha256: str) -> Path:
     return path
 
 
+BUILTIN_FILES = {  # name: (package, path inside it, pinned SHA-256)
+    "model.onnx": (*_MODEL_FILE, MODEL_SHA256),
+    "tokenizer.json": (*_TOKENIZER_FILE, TOKENIZER_SHA256),
+}
+
+
+def builtin_file(name: str) -> Path:
+    """One of the built-in embedder's `BUILTIN_FILES`, located and checked against its SHA-256."""
+    package, relative, sha256 = BUILTIN_FILES[name]
+    return verified(package_file(package, relative), sha256)
+
+
 class BuiltinEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX): mean pooling over the attention mask, then L2 norm."""
 
@@ -103,8 +115,7 @@ class BuiltinEmbedder:
         with self._lock:
             if self._session is not None:
                 return
-            model = verified(package_file(*_MODEL_FILE), MODEL_SHA256)
-            vocab = verified(package_file(*_TOKENIZER_FILE), TOKENIZER_SHA256)
+            model, vocab = builtin_file("model.onnx"), builtin_file("tokenizer.json")
             os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
             try:
                 import onnxruntime as ort
