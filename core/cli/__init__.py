@@ -1,9 +1,10 @@
 """``quorum`` command line: the parser and dispatch, one module per command family.
 
-Each family module (`ask`, `models`, `history`) has ``add_parsers(sub)``, which registers its
-commands, and ``run(args, settings)``, which runs one of them and returns the exit code. The
-modules keep heavy imports inside their commands, so ``quorum --help`` stays fast.
-Exit codes: 0 at least one model answered, 1 every model failed, 2 usage or configuration error.
+Each family module (`ask`, `models`, `history`, `kb`, `doctor`) has ``add_parsers(sub)``, which
+registers its commands, and ``run(args, settings)``, which runs one of them and returns the exit
+code. The modules keep heavy imports inside their commands, so ``quorum --help`` stays fast.
+Exit codes: 0 at least one model answered, 1 every model failed, 2 usage or configuration error;
+``quorum doctor``: 0 nothing broken (warnings allowed), 1 something broken.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from core import paths
-from core.cli import ask, glyphs, history, kb, models
+from core.cli import ask, doctor, glyphs, history, kb, models
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
 from core.privacy import exposed_key_warning, keep_private, tighten
 from core.sanitize import strip_control
 
-FAMILIES = (ask, models, history, kb)
+FAMILIES = (ask, models, history, kb, doctor)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config_path = getattr(args, "sub_config", None) or args.config
     try:
+        if args.command in doctor.COMMANDS:  # the config and data dir as they are: not loaded
+            return doctor.run_doctor(config_path, as_json=args.json)  # nor tightened first
         settings = load_settings(config_path)
         tighten(paths.data_dir())
         exposed = exposed_key_warning(settings)
