@@ -18,13 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from core import paths
-from core.cli import ask, doctor, glyphs, history, kb, models
+from core.cli import ask, doctor, glyphs, history, kb, models, web
 from core.cli.exits import EXIT_ALL_FAILED, EXIT_USAGE
 from core.config import ConfigError, Settings, load_settings
 from core.privacy import exposed_key_warning, keep_private, tighten
 from core.sanitize import strip_control
 
-FAMILIES = (ask, models, history, kb, doctor)
+FAMILIES = (ask, models, history, kb, doctor, web)
 
 
 class _Parser(argparse.ArgumentParser):
