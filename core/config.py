@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from core import paths
 from core.consensus.settings import ConsensusSettings, parse_consensus
+from core.keymap import DEFAULT_KEYS, parse_keys
 
 PROVIDERS = ("openai", "anthropic", "gemini", "ollama", "local")
 
@@ -106,6 +107,7 @@ class Settings:
     store: StoreSettings = field(default_factory=lambda: StoreSettings())
     consensus: ConsensusSettings = field(default_factory=lambda: ConsensusSettings())
     follow_up: str = "own"  # what a model's next turn sees: "own" answer or the "synthesis"
+    keys: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_KEYS)  # [keys]
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -275,17 +277,18 @@ def parse_settings(data: Mapping[str, Any], path: Path) -> Settings:
         store=parse_store(data.get("store", {}), source, models),
         consensus=parse_consensus(data.get("consensus", {}), source, [m.name for m in models]),
         follow_up=follow_up,
+        keys=parse_keys(data.get("keys", {}), source),
         raw=data,
     )
 
 
-def check_table(raw: Any, where: str, known: Collection[str]) -> None:
+def check_table(raw: Any, where: str, known: Collection[str], what: str = "key") -> None:
     """``raw`` must be a table whose keys are all ``known`` (the first other one is named)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
     for key in raw:
         if key not in known:
-            raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, known)}")
+            raise ConfigError(f"{where}: unknown {what} {key!r}{suggest(key, known)}")
 
 
 def parse_limits(raw: Any, source: str) -> dict[str, Any]:

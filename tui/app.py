@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import BindingType
 from textual.filter import LineFilter
 from textual.screen import Screen
 from textual.theme import Theme
@@ -39,6 +39,7 @@ from tui.commands import pipe_to, quorum_commands, system_clipboard_command
 from tui.consensus_run import TurnConsensus
 from tui.history_bridge import open_history
 from tui.history_types import ExportFormat, History, Recorder
+from tui.keys import KeymapApp, bind
 from tui.knowledge import NO_SOURCES, AppKnowledge, toggle_note
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
@@ -67,17 +68,17 @@ PANES_PER_TICK = 4
 GC_FREEZE_S = 1.0
 
 
-class QuorumApp(App[int]):
+class QuorumApp(KeymapApp):
     CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "Quorum"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel_all", "Cancel all"),
-        Binding("ctrl+r", "search_queries", "Search queries"),
-        Binding("f2", "open_history", "History"),
-        Binding("f3", "show_source(1)", "Sources"),
-        Binding("f4", "consensus", "Consensus"),
-        Binding("ctrl+n", "new_session", "New session"),
-        Binding("f1", "help", "Help"),
+        bind("app.cancel-all", "cancel_all", "Cancel all"),
+        bind("app.search-queries", "search_queries", "Search queries"),
+        bind("app.open-history", "open_history", "History"),
+        bind("app.sources", "show_source(1)", "Sources"),
+        bind("app.consensus", "consensus", "Consensus"),
+        bind("app.new-session", "new_session", "New session"),
+        bind("app.help", "help", "Help"),
     ]
 
     def __init__(
@@ -87,7 +88,7 @@ class QuorumApp(App[int]):
         history: History | None = None,
         show_figures: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(settings.keys)
         self.settings = settings
         self.enabled = {m.name: m.enabled for m in settings.models}
         self._embedder: Embedder | None = None  # one for the app: knowledge and consensus
@@ -138,8 +139,7 @@ class QuorumApp(App[int]):
         yield QuestionStrip(id="question")
         with PaneGrid(id="grid"):
             for spec in self.active_models():
-                pane = self._new_pane(spec)
-                yield pane
+                yield self._new_pane(spec)
         yield self.summary
         yield self.panel
         yield SourcesStrip()

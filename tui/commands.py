@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from tui.keys import keys_text
+
 if TYPE_CHECKING:
     from tui.app import QuorumApp
 
@@ -25,13 +27,19 @@ def quorum_commands(app: QuorumApp) -> Iterable[SystemCommand]:
         )
     yield SystemCommand(
         f"Toggle retrieval (turn it {'off' if app.retrieval else 'on'})",
-        "sources from the knowledge base for the next questions (F3 shows them)",
+        keys_text(
+            app, "sources from the knowledge base for the next questions ({app.sources} shows them)"
+        ),
         app.toggle_retrieval,
     )
     synthesis = app.consensus
     yield SystemCommand(
         f"Toggle synthesis (turn it {'off' if synthesis.synthesis else 'on'})",
-        "one model writes the consensus answer once the answers are in (F4 shows it)",
+        keys_text(
+            app,
+            "one model writes the consensus answer once the answers are in "
+            "({app.consensus} shows it)",
+        ),
         app.toggle_synthesis,
     )
     first = synthesis.candidates()[:1]
@@ -43,14 +51,18 @@ def quorum_commands(app: QuorumApp) -> Iterable[SystemCommand]:
                 lambda name=spec.name: app.choose_synthesizer(name),
             )
     yield SystemCommand("New session", "start over without earlier context", app.action_new_session)
-    yield SystemCommand("Open history", "past sessions and queries (F2)", app.action_open_history)
+    yield SystemCommand(
+        "Open history",
+        keys_text(app, "past sessions and queries ({app.open-history})"),
+        app.action_open_history,
+    )
     for fmt, label in (("md", "Markdown"), ("json", "JSON"), ("html", "HTML")):
         yield SystemCommand(
             f"Export session as {label}",
             "write this session to a file",
             lambda fmt=fmt: app.export_session(fmt),
         )
-    yield SystemCommand("Help", "every key (F1)", app.action_help)
+    yield SystemCommand("Help", keys_text(app, "every key ({app.help})"), app.action_help)
 
 
 def system_clipboard_command() -> list[str] | None:

@@ -19,7 +19,7 @@ from rich.rule import Rule
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -37,6 +37,7 @@ from tui.history_types import (
     QueryRecord,
     merge_matches,
 )
+from tui.keys import bind
 from tui.markdown import FastMarkdown
 from tui.timefmt import human_time
 
@@ -155,9 +156,9 @@ class HistoryScreen(Screen[str | None]):
     """Dismisses with a query to re-run, or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Back"),
-        Binding("ctrl+r", "rerun", "Re-run query"),
-        Binding("ctrl+f", "focus_search", "Search"),
+        bind("history.back", "dismiss(None)", "Back"),
+        bind("history.rerun", "rerun", "Re-run query"),
+        bind("history.search", "focus_search", "Search"),
     ]
     DEFAULT_CSS = """
     HistoryScreen #lists { width: 45%; }

@@ -13,7 +13,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from tui.history_types import History, QueryMatch, merge_matches
+from tui.keys import bind
 from tui.screens.history import (
     MEANING_GROUP,
     app_history,
@@ -35,9 +36,9 @@ LIMIT = 200
 
 class QuerySearchScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Close"),
-        Binding("down,ctrl+r", "move(1)", "Older", show=False),
-        Binding("up", "move(-1)", "Newer", show=False),
+        bind("query-search.close", "dismiss(None)", "Close"),
+        bind("query-search.older", "move(1)", "Older", show=False),
+        bind("query-search.newer", "move(-1)", "Newer", show=False),
     ]
     DEFAULT_CSS = """
     QuerySearchScreen { align: center bottom; }

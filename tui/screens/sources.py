@@ -13,13 +13,14 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from core.events import Source
 from core.sanitize import strip_control
+from tui.keys import bind, keys_text
 from tui.widgets.sources import source_label
 
 
@@ -44,12 +45,15 @@ class SourceEntry(Vertical):
 class SourcesScreen(ModalScreen[None]):
     CSS_PATH = Path(__file__).with_suffix(".tcss")
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f3,q", "dismiss", "Close"),
-        Binding("up", "scroll(-1)", "Scroll", show=False),
-        Binding("down", "scroll(1)", "Scroll", show=False),
-        Binding("pageup", "page(-1)", "Page", show=False),
-        Binding("pagedown", "page(1)", "Page", show=False),
-        *(Binding(str(n), f"jump({n})", f"Source {n}", show=False) for n in range(1, 10)),
+        bind("sources.close", "dismiss", "Close"),
+        bind("sources.scroll-up", "scroll(-1)", "Scroll", show=False),
+        bind("sources.scroll-down", "scroll(1)", "Scroll", show=False),
+        bind("sources.page-up", "page(-1)", "Page", show=False),
+        bind("sources.page-down", "page(1)", "Page", show=False),
+        *(
+            bind(f"sources.source-{n}", f"jump({n})", f"Source {n}", show=False)
+            for n in range(1, 10)
+        ),
     ]
 
     def __init__(self, sources: Sequence[Source], current: int = 1) -> None:
@@ -63,7 +67,12 @@ class SourcesScreen(ModalScreen[None]):
             ("Sources", "bold"),
             (
                 f"  {count} passage{'s' if count != 1 else ''} from the knowledge base, as every "
-                "model got them   1-9 jumps · Esc closes",
+                "model got them   "
+                + keys_text(
+                    self.app,
+                    "{sources.source-*} jumps · {sources.close:first} closes",
+                    SourcesScreen,
+                ),
                 "dim",
             ),
         )

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widget import Widget
@@ -16,6 +16,7 @@ from textual.widgets import Collapsible, Static
 from core.events import ModelEvent, ReasoningDelta, TextDelta
 from tui import glyphs
 from tui.blocks import BlockSplitter
+from tui.keys import bind
 from tui.pane_state import TERMINAL, ConsensusMark, PaneState, header_text, notice_text
 from tui.widgets.stream_view import StreamView
 
@@ -65,20 +66,20 @@ class ModelPane(Vertical, can_focus=True):
     """Events go in through `apply`; the app's frame tick calls `flush` to draw them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel", "Cancel model"),
-        Binding("r", "retry", "Retry model"),
-        Binding("y", "copy", "Copy answer"),
-        Binding("m", "toggle_maximize", "Maximize"),
+        bind("pane.cancel", "cancel", "Cancel model"),
+        bind("pane.retry", "retry", "Retry model"),
+        bind("pane.copy", "copy", "Copy answer"),
+        bind("pane.maximize", "toggle_maximize", "Maximize"),
         *(
-            Binding(str(n), f"app.show_source({n})", f"Source {n}", show=False)
+            bind(f"pane.source-{n}", f"app.show_source({n})", f"Source {n}", show=False)
             for n in range(1, 10)
         ),
-        Binding("up", "scroll(-1)", "Scroll", show=False),
-        Binding("down", "scroll(1)", "Scroll", show=False),
-        Binding("pageup", "page(-1)", "Page", show=False),
-        Binding("pagedown", "page(1)", "Page", show=False),
-        Binding("home", "edge(0)", "Top", show=False),
-        Binding("end", "edge(1)", "End", show=False),
+        bind("pane.scroll-up", "scroll(-1)", "Scroll", show=False),
+        bind("pane.scroll-down", "scroll(1)", "Scroll", show=False),
+        bind("pane.page-up", "page(-1)", "Page", show=False),
+        bind("pane.page-down", "page(1)", "Page", show=False),
+        bind("pane.top", "edge(0)", "Top", show=False),
+        bind("pane.bottom", "edge(1)", "End", show=False),
     ]
 
     class Action(Message):

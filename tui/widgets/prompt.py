@@ -19,6 +19,9 @@ from textual.widgets.option_list import Option
 
 from tui.attach import completions, token_at
 
+SEND_KEY = "enter"
+NEWLINE_KEYS = ("shift+enter", "ctrl+j")
+
 
 class QueryHistory:
     """Newest-first past queries and a cursor walking them (no Textual here)."""
@@ -133,7 +136,7 @@ class PromptArea(TextArea):
             event.stop()
             event.prevent_default()
             return
-        if key == "enter":
+        if key == SEND_KEY:
             event.stop()
             event.prevent_default()
             text = self.text
@@ -142,7 +145,7 @@ class PromptArea(TextArea):
             elif text:
                 self.set_query("")  # blank: nothing to send, and nothing left to join the next
             return
-        if key in ("shift+enter", "ctrl+j"):
+        if key in NEWLINE_KEYS:
             event.stop()
             event.prevent_default()
             start, end = self.selection
