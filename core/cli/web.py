@@ -23,7 +23,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_SESSIONS = 4
 MIN_TOKEN_CHARS = 16
-TEXTUAL_SERVE = "1.1.3"  # the release core/web/server.py extends (pyproject.toml pins it)
+TEXTUAL_SERVE = "1.1.3"  # the release tui/web/server.py extends (pyproject.toml pins it)
 
 
 def _port(text: str) -> int:
@@ -127,8 +127,8 @@ def serve(command: str, *, host: str, port: int, token: str | None, max_sessions
     from core.web.access import Access
 
     try:
-        from core.web.server import PortUnavailable, QuorumServer
-        from core.web.server import serve as serve_app
+        from tui.web.server import PortUnavailable, QuorumServer
+        from tui.web.server import serve as serve_app
     except ImportError as exc:  # a broken install: textual-serve (or aiohttp) is missing
         sys.stderr.write(
             f"quorum: `quorum web` is unavailable: textual-serve cannot be imported ({exc}); "
